@@ -149,7 +149,12 @@ impl fmt::Display for Error {
 impl Error {
     /// An error of `kind` with a one-line `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), field: None, source: None }
+        Self {
+            kind,
+            message: message.into(),
+            field: None,
+            source: None,
+        }
     }
 
     /// `NotFound` with `message`.
@@ -288,11 +293,26 @@ mod tests {
     #[test]
     fn http_statuses_outside_the_table_fold_into_a_kind() {
         use http::StatusCode as S;
-        assert_eq!(ErrorKind::from_http_status(S::UNPROCESSABLE_ENTITY), Some(ErrorKind::InvalidInput));
-        assert_eq!(ErrorKind::from_http_status(S::REQUEST_TIMEOUT), Some(ErrorKind::Timeout));
-        assert_eq!(ErrorKind::from_http_status(S::TOO_MANY_REQUESTS), Some(ErrorKind::Unavailable));
-        assert_eq!(ErrorKind::from_http_status(S::BAD_GATEWAY), Some(ErrorKind::Unavailable));
-        assert_eq!(ErrorKind::from_http_status(S::HTTP_VERSION_NOT_SUPPORTED), Some(ErrorKind::Internal));
+        assert_eq!(
+            ErrorKind::from_http_status(S::UNPROCESSABLE_ENTITY),
+            Some(ErrorKind::InvalidInput)
+        );
+        assert_eq!(
+            ErrorKind::from_http_status(S::REQUEST_TIMEOUT),
+            Some(ErrorKind::Timeout)
+        );
+        assert_eq!(
+            ErrorKind::from_http_status(S::TOO_MANY_REQUESTS),
+            Some(ErrorKind::Unavailable)
+        );
+        assert_eq!(
+            ErrorKind::from_http_status(S::BAD_GATEWAY),
+            Some(ErrorKind::Unavailable)
+        );
+        assert_eq!(
+            ErrorKind::from_http_status(S::HTTP_VERSION_NOT_SUPPORTED),
+            Some(ErrorKind::Internal)
+        );
         assert_eq!(ErrorKind::from_http_status(S::OK), None);
         assert_eq!(ErrorKind::from_http_status(S::FOUND), None);
     }
@@ -301,7 +321,7 @@ mod tests {
     fn every_kind_round_trips_through_the_json_body() {
         for kind in ErrorKind::ALL {
             let err = Error::new(kind, "boom").with_field("service");
-            let body = serde_json::to_vec(&err.to_body()).unwrap();
+            let body = serde_json::to_vec(&err.to_body()).expect("an ErrorBody serialises");
             let back = Error::from_http(err.http_status(), &body);
             assert_eq!(back.kind(), kind);
             assert_eq!(back.message(), "boom");
@@ -322,7 +342,10 @@ mod tests {
     #[test]
     fn display_is_one_line_with_kind_and_field() {
         let err = Error::invalid("service", "must be a DNS-1123 label");
-        assert_eq!(err.to_string(), "invalid_input: service: must be a DNS-1123 label");
+        assert_eq!(
+            err.to_string(),
+            "invalid_input: service: must be a DNS-1123 label"
+        );
         assert!(Error::timeout("x").is_retryable());
         assert!(!Error::not_found("x").is_retryable());
     }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod memory;
 pub mod model;
 pub mod provider;
 pub mod validate;

@@ -60,25 +60,53 @@ pub struct FunctionDeployment {
     /// The OCI image reference (metadata only for the local provider).
     pub image: String,
     /// The namespace; empty means the provider's default.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
     /// The command the watchdog runs (env var `fprocess` in the container).
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub env_process: String,
     /// Extra environment variables.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub env_vars: StringMap,
     /// Provider-specific placement constraints.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub constraints: Vec<String>,
     /// Names of secrets mounted at `/var/openfaas/secrets/<name>`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub secrets: Vec<String>,
     /// Labels (identity and scaling: `com.openfaas.scale.min`, …).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub labels: StringMap,
     /// Annotations (free-form metadata; values may hold newlines).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub annotations: StringMap,
     /// Resource limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +115,11 @@ pub struct FunctionDeployment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<FunctionResources>,
     /// Whether the root filesystem is mounted read-only (with a writable `/tmp`).
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
     pub read_only_root_filesystem: bool,
 }
 
@@ -112,7 +144,11 @@ impl fmt::Debug for FunctionDeployment {
 impl FunctionDeployment {
     /// A deployment of `service` from `image`, everything else empty.
     pub fn new(service: impl Into<String>, image: impl Into<String>) -> Self {
-        Self { service: service.into(), image: image.into(), ..Self::default() }
+        Self {
+            service: service.into(),
+            image: image.into(),
+            ..Self::default()
+        }
     }
 
     /// Sets the namespace.
@@ -161,7 +197,10 @@ impl FunctionDeployment {
         if !self.env_process.is_empty() {
             return Some(&self.env_process);
         }
-        self.env_vars.get(ENV_FPROCESS).map(String::as_str).filter(|s| !s.is_empty())
+        self.env_vars
+            .get(ENV_FPROCESS)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The minimum replica count from `com.openfaas.scale.min` (default 1; validated input
@@ -185,10 +224,18 @@ pub fn scale_min(labels: &StringMap) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FunctionResources {
     /// Memory, e.g. `128Mi`.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub memory: String,
     /// CPU, e.g. `100m` or `0.5`.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub cpu: String,
     /// NVIDIA GPUs.
     #[serde(
@@ -249,25 +296,53 @@ pub struct FunctionStatus {
     /// The image it was deployed from.
     pub image: String,
     /// Its namespace.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
     /// Its command.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub env_process: String,
     /// Its environment variables as deployed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub env_vars: StringMap,
     /// Its placement constraints.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub constraints: Vec<String>,
     /// The secrets it mounts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub secrets: Vec<String>,
     /// Its labels, including `faas_function=<name>`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub labels: StringMap,
     /// Its annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub annotations: StringMap,
     /// Its limits, exactly as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,7 +351,11 @@ pub struct FunctionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<FunctionResources>,
     /// Read-only root filesystem.
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
     pub read_only_root_filesystem: bool,
     /// Invocations counted by the gateway (providers report 0).
     #[serde(default, skip_serializing_if = "is_zero_f64")]
@@ -374,14 +453,26 @@ pub struct ScaleRequest {
     #[serde(default, deserialize_with = "null_default")]
     pub replicas: u64,
     /// The namespace; empty means the provider's default.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
 }
 
 impl ScaleRequest {
     /// Scale `service_name` in `namespace` to `replicas`.
-    pub fn new(service_name: impl Into<String>, namespace: impl Into<String>, replicas: u64) -> Self {
-        Self { service_name: service_name.into(), replicas, namespace: namespace.into() }
+    pub fn new(
+        service_name: impl Into<String>,
+        namespace: impl Into<String>,
+        replicas: u64,
+    ) -> Self {
+        Self {
+            service_name: service_name.into(),
+            replicas,
+            namespace: namespace.into(),
+        }
     }
 }
 
@@ -393,7 +484,11 @@ pub struct DeleteFunctionRequest {
     #[serde(default, deserialize_with = "null_default")]
     pub function_name: String,
     /// The namespace; empty means the provider's default.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
 }
 
@@ -408,10 +503,18 @@ pub struct Secret {
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     /// The namespace; empty means the provider's default.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
     /// A text value.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub value: String,
     /// A binary value, base64 in JSON.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "base64_bytes")]
@@ -430,23 +533,48 @@ impl fmt::Debug for Secret {
 
 impl Secret {
     /// A text secret.
-    pub fn new(name: impl Into<String>, namespace: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), namespace: namespace.into(), value: value.into(), raw_value: Vec::new() }
+    pub fn new(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            value: value.into(),
+            raw_value: Vec::new(),
+        }
     }
 
     /// A binary secret.
-    pub fn raw(name: impl Into<String>, namespace: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        Self { name: name.into(), namespace: namespace.into(), value: String::new(), raw_value: value.into() }
+    pub fn raw(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            value: String::new(),
+            raw_value: value.into(),
+        }
     }
 
     /// The bytes a function reads from its secret file: `value` if set, else `rawValue`.
     pub fn bytes(&self) -> &[u8] {
-        if self.value.is_empty() { &self.raw_value } else { self.value.as_bytes() }
+        if self.value.is_empty() {
+            &self.raw_value
+        } else {
+            self.value.as_bytes()
+        }
     }
 
     /// The name and namespace only, as secrets are listed.
     pub fn info(&self) -> SecretInfo {
-        SecretInfo { name: self.name.clone(), namespace: self.namespace.clone() }
+        SecretInfo {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
     }
 }
 
@@ -456,7 +584,11 @@ pub struct SecretInfo {
     /// The secret name.
     pub name: String,
     /// Its namespace.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub namespace: String,
 }
 
@@ -471,7 +603,9 @@ mod base64_bytes {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = Option::<String>::deserialize(d)?.unwrap_or_default();
-        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -482,17 +616,28 @@ pub struct FunctionNamespace {
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     /// Its annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub annotations: StringMap,
     /// Its labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub labels: StringMap,
 }
 
 impl FunctionNamespace {
     /// A namespace with no metadata.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -521,7 +666,11 @@ pub struct LogRequest {
 impl LogRequest {
     /// All kept lines of `name` in `namespace`, not following.
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
-        Self { name: name.into(), namespace: namespace.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            ..Self::default()
+        }
     }
 
     /// Follow new lines.
@@ -666,7 +815,11 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint at `host:port` for replica `instance`.
     pub fn new(host: impl Into<String>, port: u16, instance: impl Into<String>) -> Self {
-        Self { host: host.into(), port, instance: instance.into() }
+        Self {
+            host: host.into(),
+            port,
+            instance: instance.into(),
+        }
     }
 
     /// `host:port`, bracketing IPv6 addresses, for a URI authority.

@@ -95,8 +95,12 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// Event-driven where the backend allows (no fixed sleeps); `Timeout` when `timeout`
     /// passes first; `NotFound` if the function does not exist (or is deleted meanwhile).
     /// Does not scale: callers scale first when the function is at zero.
-    async fn wait_ready(&self, name: &str, namespace: &str, timeout: Duration)
-    -> Result<Vec<Endpoint>>;
+    async fn wait_ready(
+        &self,
+        name: &str,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Endpoint>>;
 
     /// A function's log lines, oldest first, filtered by `since`, `instance` and `tail`; with
     /// `follow`, the stream stays open and yields new lines as they are written. `NotFound`

@@ -19,8 +19,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    FunctionDeployment, FunctionNamespace, FunctionResources, LABEL_SCALE_FACTOR,
-    LABEL_SCALE_MAX, LABEL_SCALE_MIN, ScaleRequest, Secret, StringMap,
+    FunctionDeployment, FunctionNamespace, FunctionResources, LABEL_SCALE_FACTOR, LABEL_SCALE_MAX,
+    LABEL_SCALE_MIN, ScaleRequest, Secret, StringMap,
 };
 
 /// The most replicas any request may ask for (providers may declare a lower
@@ -47,7 +47,10 @@ fn dns1123_label_problem(s: &str) -> Option<String> {
         return Some("is required".into());
     }
     if b.len() > MAX_NAME_LEN {
-        return Some(format!("must be at most {MAX_NAME_LEN} characters (got {})", b.len()));
+        return Some(format!(
+            "must be at most {MAX_NAME_LEN} characters (got {})",
+            b.len()
+        ));
     }
     if !b.iter().all(|&c| is_lower_alnum(c) || c == b'-') {
         return Some(
@@ -66,9 +69,15 @@ fn dns1123_subdomain_problem(s: &str) -> Option<String> {
         return Some("is required".into());
     }
     if b.len() > MAX_SUBDOMAIN_LEN {
-        return Some(format!("must be at most {MAX_SUBDOMAIN_LEN} characters (got {})", b.len()));
+        return Some(format!(
+            "must be at most {MAX_SUBDOMAIN_LEN} characters (got {})",
+            b.len()
+        ));
     }
-    if !b.iter().all(|&c| is_lower_alnum(c) || c == b'-' || c == b'.') {
+    if !b
+        .iter()
+        .all(|&c| is_lower_alnum(c) || c == b'-' || c == b'.')
+    {
         return Some("must contain only lowercase letters, digits, '-' and '.'".into());
     }
     if !is_lower_alnum(b[0]) || !is_lower_alnum(b[b.len() - 1]) {
@@ -113,7 +122,9 @@ fn qualified_name_part_problem(s: &str) -> Option<String> {
         return Some("must not be empty".into());
     }
     if b.len() > MAX_NAME_LEN {
-        return Some(format!("name part must be at most {MAX_NAME_LEN} characters"));
+        return Some(format!(
+            "name part must be at most {MAX_NAME_LEN} characters"
+        ));
     }
     let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
     if !b.iter().all(|&c| ok(c)) {
@@ -162,7 +173,10 @@ pub fn env_name(field: &str, name: &str) -> Result<()> {
         Some("must be at most 255 characters")
     } else if b[0].is_ascii_digit() {
         Some("must not start with a digit")
-    } else if !b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-') {
+    } else if !b
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+    {
         Some("must contain only letters, digits, '_', '.' and '-'")
     } else {
         None
@@ -236,7 +250,9 @@ pub fn image(field: &str, image: &str) -> Result<()> {
             return fail("has a digest without 'algorithm:hex'");
         };
         let algo_ok = !algo.is_empty()
-            && algo.bytes().all(|c| is_lower_alnum(c) || matches!(c, b'+' | b'.' | b'_' | b'-'));
+            && algo
+                .bytes()
+                .all(|c| is_lower_alnum(c) || matches!(c, b'+' | b'.' | b'_' | b'-'));
         if !algo_ok || hex.len() < 32 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
             return fail("has an invalid digest");
         }
@@ -252,7 +268,8 @@ pub fn image(field: &str, image: &str) -> Result<()> {
         let ok = !b.is_empty()
             && b.len() <= 128
             && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
         if !ok {
             return fail("has an invalid tag");
         }
@@ -269,7 +286,9 @@ pub fn image(field: &str, image: &str) -> Result<()> {
         }
     }
     if parts.is_empty() || !parts.iter().all(|p| path_component_ok(p)) {
-        return fail("must be lowercase path components of letters and digits separated by '.', '_', '__' or '-'");
+        return fail(
+            "must be lowercase path components of letters and digits separated by '.', '_', '__' or '-'",
+        );
     }
     Ok(())
 }
@@ -277,9 +296,17 @@ pub fn image(field: &str, image: &str) -> Result<()> {
 /// A Kubernetes resource quantity: a decimal number with an optional suffix
 /// (`n u m k M G T P E`, `Ki Mi Gi Ti Pi Ei`) or exponent (`e3`).
 pub fn quantity(field: &str, value: &str) -> Result<()> {
-    let fail = || Err(Error::invalid(field, format!("quantity {value:?} is not a valid resource quantity (e.g. 128Mi, 100m, 0.5)")));
+    let fail = || {
+        Err(Error::invalid(
+            field,
+            format!("quantity {value:?} is not a valid resource quantity (e.g. 128Mi, 100m, 0.5)"),
+        ))
+    };
     let s = value.strip_prefix('+').unwrap_or(value);
-    let digits_end = s.bytes().position(|c| !(c.is_ascii_digit() || c == b'.')).unwrap_or(s.len());
+    let digits_end = s
+        .bytes()
+        .position(|c| !(c.is_ascii_digit() || c == b'.'))
+        .unwrap_or(s.len());
     let (number, suffix) = s.split_at(digits_end);
     if number.is_empty() || number == "." || number.matches('.').count() > 1 {
         return fail();
@@ -319,7 +346,10 @@ fn resources(field: &str, r: &FunctionResources) -> Result<()> {
 /// A replica count: at most [`MAX_REPLICAS`].
 pub fn replicas(field: &str, n: u64) -> Result<()> {
     if n > MAX_REPLICAS {
-        return Err(Error::invalid(field, format!("{n} replicas is more than the maximum of {MAX_REPLICAS}")));
+        return Err(Error::invalid(
+            field,
+            format!("{n} replicas is more than the maximum of {MAX_REPLICAS}"),
+        ));
     }
     Ok(())
 }
@@ -329,7 +359,10 @@ fn scaling_labels(labels: &StringMap) -> Result<()> {
         match labels.get(key) {
             None => Ok(None),
             Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                Error::invalid(format!("labels.{key}"), format!("{v:?} is not a whole number"))
+                Error::invalid(
+                    format!("labels.{key}"),
+                    format!("{v:?} is not a whole number"),
+                )
             }),
         }
     };
@@ -342,7 +375,10 @@ fn scaling_labels(labels: &StringMap) -> Result<()> {
     if let Some(max) = max {
         replicas(&format!("labels.{LABEL_SCALE_MAX}"), max)?;
         if max == 0 {
-            return Err(Error::invalid(format!("labels.{LABEL_SCALE_MAX}"), "must be at least 1"));
+            return Err(Error::invalid(
+                format!("labels.{LABEL_SCALE_MAX}"),
+                "must be at least 1",
+            ));
         }
     }
     if let (Some(min), Some(max)) = (min, max)
@@ -356,7 +392,10 @@ fn scaling_labels(labels: &StringMap) -> Result<()> {
     if let Some(f) = factor
         && f > 100
     {
-        return Err(Error::invalid(format!("labels.{LABEL_SCALE_FACTOR}"), "must be between 0 and 100"));
+        return Err(Error::invalid(
+            format!("labels.{LABEL_SCALE_FACTOR}"),
+            "must be between 0 and 100",
+        ));
     }
     Ok(())
 }
@@ -371,7 +410,10 @@ pub fn deployment(d: &FunctionDeployment) -> Result<()> {
     }
     for (i, c) in d.constraints.iter().enumerate() {
         if c.trim().is_empty() {
-            return Err(Error::invalid(format!("constraints[{i}]"), "must not be empty"));
+            return Err(Error::invalid(
+                format!("constraints[{i}]"),
+                "must not be empty",
+            ));
         }
     }
     for (i, s) in d.secrets.iter().enumerate() {
@@ -414,7 +456,10 @@ pub fn secret(s: &Secret) -> Result<()> {
     secret_name("name", &s.name)?;
     namespace("namespace", &s.namespace)?;
     if s.bytes().len() > MAX_SECRET_BYTES {
-        return Err(Error::invalid("value", format!("secret is larger than {MAX_SECRET_BYTES} bytes")));
+        return Err(Error::invalid(
+            "value",
+            format!("secret is larger than {MAX_SECRET_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
