@@ -1,3 +1,164 @@
-//! The OpenFaaS-compatible gateway: routes, streaming reverse proxy, auth, async queue, metrics.
+//! The OpenFaaS-compatible gateway: the management API (`/system/*`), a streaming reverse
+//! proxy to function replicas (`/function/*`), basic auth, limits and Prometheus metrics,
+//! over any [`faas_core::Provider`].
 //!
-//! This crate is filled by its own issue; until then it holds only this description.
+//! One hyper server carries both planes: `/function/…` goes straight to the proxy (a raw
+//! hyper handler with a pooled keep-alive client), everything else to the axum [`app`] router.
+//!
+//! # Layout
+//! - [`config`]: `GatewayConfig`, flags with environment fallbacks (`Source` trait).
+//! - [`state`]: `AppState`, what handlers share.
+//! - [`error`]: `GatewayError` and the one status table.
+//! - [`auth`]: basic-auth credentials (files, environment, generated) and the check.
+//! - [`routes`]: the control-plane router: path check, auth, write timeout, handlers.
+//! - [`proxy`]: the `/function/*` hot path.
+//! - [`endpoints`]: endpoint cache, least-in-flight balancing, scale from zero.
+//! - [`metrics`]: metric names and the per-gateway registry.
+//! - [`provider`]: builds the configured backend.
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use faas_core::memory::MemoryProvider;
+//! use faas_gateway::{AppState, GatewayConfig, serve};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = GatewayConfig { basic_auth: false, ..GatewayConfig::default() };
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let state = AppState::new(config, Arc::new(MemoryProvider::new()), None).await?;
+//! serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod metrics;
+pub mod provider;
+pub mod proxy;
+pub mod routes;
+pub mod state;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+pub use config::{GatewayConfig, ProviderSpec, Source};
+pub use error::GatewayError;
+pub use state::AppState;
+
+/// How often `gateway_service_count` is refreshed and histograms are drained.
+const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The control-plane router (every route but `/function/*`), for `oneshot` tests and for
+/// [`serve`].
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Routes one request: `/function/…` to the proxy, the rest to `router`.
+async fn dispatch(
+    state: AppState,
+    router: Router,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    if req.uri().path().starts_with(proxy::FUNCTION_PREFIX) {
+        return proxy::invoke(&state, req, remote).await;
+    }
+    match router.oneshot(req.map(Body::new)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish for up to `shutdown_timeout` and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let config = state.config().clone();
+    let router = app(state.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.read_timeout)
+        .max_buf_size(config.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+
+    let background = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BACKGROUND_INTERVAL);
+            loop {
+                tick.tick().await;
+                state.refresh_service_counts().await;
+                state.metrics().run_upkeep();
+            }
+        })
+    };
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off briefly, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let (state, router) = (state.clone(), router.clone());
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (state, router) = (state.clone(), router.clone());
+                    async move { Ok::<_, Infallible>(dispatch(state, router, req, remote).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, %remote, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    background.abort();
+    tracing::info!(timeout = ?config.shutdown_timeout, "shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight requests did not finish within the shutdown timeout; closing them"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! The invocation hot path: `/function/{name}[.{namespace}][/{path}]` streamed to a replica.
+//!
+//! A raw hyper handler (no router): the request body streams to the replica through a
+//! size-limited wrapper, the response streams back as it arrives (chunked and server-sent
+//! events included), the method, sub-path and raw query pass byte for byte, hop-by-hop headers
+//! are dropped both ways, `X-Forwarded-For`/`X-Forwarded-Host` are added when absent, and every
+//! response carries `X-Call-Id` (the caller's when sent) and `X-Start-Time` (Unix ns).
+//! Redirects are passed to the caller, never followed.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::endpoints::{FunctionEntry, Lease};
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The path prefix of synchronous invocations.
+pub const FUNCTION_PREFIX: &str = "/function/";
+/// The call id header.
+pub const X_CALL_ID: HeaderName = HeaderName::from_static("x-call-id");
+/// The start time header (Unix nanoseconds).
+pub const X_START_TIME: HeaderName = HeaderName::from_static("x-start-time");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The pooled keep-alive client that calls function replicas.
+pub type ProxyClient = Client<HttpConnector, LimitedBody>;
+
+/// A client with keep-alive pooling sized for many replicas.
+pub fn client() -> ProxyClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(1024)
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector)
+}
+
+/// Splits `/function/<segment>[/<tail>]` into the function segment and the tail (which
+/// starts with `/` or is empty).
+fn split_path(path: &str) -> (&str, &str) {
+    let rest = path.strip_prefix(FUNCTION_PREFIX).unwrap_or("");
+    match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    }
+}
+
+/// Splits `name.namespace` at the last dot; no dot means the default namespace.
+pub fn split_name<'a>(segment: &'a str, default_namespace: &'a str) -> (&'a str, &'a str) {
+    match segment.rsplit_once('.') {
+        Some((name, namespace)) => (name, namespace),
+        None => (segment, default_namespace),
+    }
+}
+
+/// Whether `name` is a hop-by-hop header (RFC 9110 §7.6.1, plus the proxy ones).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// Drops hop-by-hop headers, including any that `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
+}
+
+/// Serves one `/function/…` request. Never fails: errors become responses.
+pub async fn invoke(
+    state: &AppState,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let start_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let start_time = HeaderValue::from(start_ns as u64);
+    let call_id = match req.headers().get(&X_CALL_ID) {
+        Some(v) => v.clone(),
+        None => {
+            let v = HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
+                .unwrap_or(HeaderValue::from_static("0"));
+            req.headers_mut().insert(X_CALL_ID, v.clone());
+            v
+        }
+    };
+    let mut entry_for_metrics: Option<Arc<FunctionEntry>> = None;
+    let mut response = match forward(state, req, remote, &start_time, &mut entry_for_metrics).await
+    {
+        Ok(response) => response,
+        Err(e) => e.into_http(),
+    };
+    if let Some(entry) = entry_for_metrics {
+        state.metrics().record(
+            entry.metrics(),
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    let headers = response.headers_mut();
+    headers.insert(X_CALL_ID, call_id);
+    headers.insert(X_START_TIME, start_time);
+    response
+}
+
+async fn forward(
+    state: &AppState,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    start_time: &HeaderValue,
+    entry_slot: &mut Option<Arc<FunctionEntry>>,
+) -> Result<Response<Body>, GatewayError> {
+    let (segment, tail) = split_path(req.uri().path());
+    let (name, namespace) = split_name(segment, state.default_namespace());
+    if name.is_empty()
+        || faas_core::validate::function_name("name", name).is_err()
+        || faas_core::validate::namespace("namespace", namespace).is_err()
+    {
+        return Err(GatewayError::FunctionNotFound(segment.to_owned()));
+    }
+    let entry = state
+        .endpoints()
+        .lookup(state.provider(), state.metrics(), name, namespace)
+        .await?;
+    entry.metrics().started();
+    *entry_slot = Some(Arc::clone(&entry));
+
+    let limit = state.config().max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+
+    let lease = state.endpoints().acquire(state.provider(), &entry).await?;
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{}?{q}", if tail.is_empty() { "/" } else { tail }),
+        None => if tail.is_empty() { "/" } else { tail }.to_owned(),
+    };
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(lease.replica().authority().clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| GatewayError::bad_request("path", e.to_string()))?;
+
+    let (mut parts, body) = req.into_parts();
+    let client_host = parts.headers.remove(header::HOST).or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    strip_hop_by_hop(&mut parts.headers);
+    if !parts.headers.contains_key(&X_FORWARDED_FOR) {
+        if let Ok(v) = HeaderValue::from_str(&remote.ip().to_string()) {
+            parts.headers.insert(X_FORWARDED_FOR, v);
+        }
+    }
+    if let (false, Some(host)) = (parts.headers.contains_key(&X_FORWARDED_HOST), client_host) {
+        parts.headers.insert(X_FORWARDED_HOST, host);
+    }
+    parts.headers.insert(X_START_TIME, start_time.clone());
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let body = LimitedBody {
+        inner: body,
+        remaining: limit,
+        limit,
+        exceeded: Arc::clone(&exceeded),
+    };
+    let upstream = Request::from_parts(parts, body);
+
+    let timeout = state.config().upstream_timeout;
+    let result = tokio::time::timeout(timeout, state.client().request(upstream)).await;
+    let response = match result {
+        Err(_) => {
+            return Err(GatewayError::UpstreamTimeout {
+                function: entry.label().to_owned(),
+                timeout,
+            });
+        }
+        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        Ok(Err(e)) => {
+            state.endpoints().evict(&entry, lease.replica());
+            return Err(GatewayError::UpstreamUnreachable {
+                function: entry.label().to_owned(),
+                source: Box::new(e),
+            });
+        }
+        Ok(Ok(response)) => response,
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(
+        parts,
+        Body::new(LeasedBody {
+            inner: body,
+            _lease: lease,
+        }),
+    ))
+}
+
+/// A request body that fails once more than `limit` bytes have passed, flagging `exceeded`.
+#[derive(Debug)]
+pub struct LimitedBody {
+    inner: Incoming,
+    remaining: u64,
+    limit: u64,
+    exceeded: Arc<AtomicBool>,
+}
+
+/// The error of a [`LimitedBody`] over its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body larger than {0} bytes")]
+struct TooLarge(u64);
+
+impl http_body::Body for LimitedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    if n > this.remaining {
+                        this.exceeded.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
+                    }
+                    this.remaining -= n;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that keeps its replica counted as in flight until it is fully sent.
+struct LeasedBody {
+    inner: Incoming,
+    _lease: Lease,
+}
+
+impl http_body::Body for LeasedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_function_and_tail() {
+        assert_eq!(split_path("/function/echo"), ("echo", ""));
+        assert_eq!(split_path("/function/echo/"), ("echo", "/"));
+        assert_eq!(split_path("/function/echo.ns/a/b"), ("echo.ns", "/a/b"));
+        assert_eq!(split_name("a.b.c", "d"), ("a.b", "c"));
+        assert_eq!(split_name("echo", "openfaas-fn"), ("echo", "openfaas-fn"));
+        assert_eq!(split_name(".openfaas-fn", "x"), ("", "openfaas-fn"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_connection_names() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}
