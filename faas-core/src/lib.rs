@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod memory;
 pub mod model;
 pub mod provider;
