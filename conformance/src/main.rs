@@ -1,0 +1,2 @@
+//! The `faas-conformance` CLI.
+fn main() {}
