@@ -1,0 +1,389 @@
+//! Function operations: deploy, update, delete, get, list, scale, resolve, wait_ready.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{Service, ServiceSpec};
+use bollard::query_parameters::{
+    EventsOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
+    UpdateServiceOptionsBuilder,
+};
+use faas_core::{
+    Endpoint, Error, FunctionDeployment, FunctionStatus, LABEL_SCALE_MIN, Result, ScaleRequest,
+};
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::config::ResolveMode;
+use crate::error::DockerError;
+use crate::names;
+use crate::provider::Inner;
+use crate::ready::{RunningTask, running_tasks};
+use crate::translate::{self, FUNCTION_PORT, SpecContext};
+
+/// How often an update that lost a race with another writer is retried.
+const UPDATE_ATTEMPTS: usize = 5;
+
+impl Inner {
+    pub(crate) fn service_name(&self, name: &str, namespace: &str) -> Result<String, DockerError> {
+        names::service_name(name, namespace, &self.config.default_namespace)
+    }
+
+    /// The managed service of function `name` in `namespace`, if there is one.
+    pub(crate) async fn find_service(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Option<Service>, DockerError> {
+        let service_name = self.service_name(name, namespace)?;
+        let docker = self.docker().await?;
+        match docker.inspect_service(&service_name, None).await {
+            Ok(service) => {
+                let ours = translate::function_identity(&service, &self.keys)
+                    .is_some_and(|(ns, n)| ns == namespace && n == name);
+                Ok(ours.then_some(service))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.engine.fail("inspect service", e)),
+        }
+    }
+
+    /// [`Inner::find_service`], `NotFound` when absent.
+    pub(crate) async fn service(&self, name: &str, namespace: &str) -> Result<Service> {
+        faas_core::validate::function_name("name", name)?;
+        self.find_service(name, namespace).await?.ok_or_else(|| {
+            Error::not_found(format!(
+                "function {name:?} not found in namespace {namespace:?}"
+            ))
+        })
+    }
+
+    async fn spec_for(
+        &self,
+        d: &FunctionDeployment,
+        namespace: &str,
+        replicas: u64,
+    ) -> Result<ServiceSpec> {
+        let secrets = self.secret_mounts(&d.secrets, namespace).await?;
+        let service_name = self.service_name(&d.service, namespace)?;
+        let ctx = SpecContext {
+            keys: &self.keys,
+            service_name: &service_name,
+            namespace,
+            network: &self.config.network,
+            resolve_mode: self.config.resolve_mode,
+            replicas,
+            secrets: &secrets,
+            stop_grace_period: self.config.stop_grace_period,
+        };
+        Ok(translate::to_service_spec(d, &ctx)?)
+    }
+
+    pub(crate) async fn deploy(&self, d: FunctionDeployment) -> Result<()> {
+        d.validate()?;
+        let namespace = self.namespace(&d.namespace)?;
+        translate::check_reserved(&d, &self.keys)?;
+        self.require_namespace(&namespace).await?;
+        if self.find_service(&d.service, &namespace).await?.is_some() {
+            return Err(Error::already_exists(format!(
+                "function {:?} already exists in namespace {namespace:?}",
+                d.service
+            )));
+        }
+        let spec = self.spec_for(&d, &namespace, d.min_replicas()).await?;
+        let docker = self.docker().await?;
+        match docker
+            .create_service(spec.clone(), self.credentials())
+            .await
+        {
+            Ok(_) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                return Err(Error::already_exists(format!(
+                    "function {:?} already exists in namespace {namespace:?}",
+                    d.service
+                )));
+            }
+            // The network may have been removed behind our back: recreate it once.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("network") && message.contains("not found") =>
+            {
+                self.ensure_network().await?;
+                docker
+                    .create_service(spec, self.credentials())
+                    .await
+                    .map_err(|e| self.engine.fail("create service", e))?;
+            }
+            Err(e) => return Err(self.engine.fail("create service", e).into()),
+        }
+        tracing::info!(function = %d.service, %namespace, "deployed");
+        Ok(())
+    }
+
+    /// Writes `spec` over `service` with its version index (`Conflict` when someone else
+    /// wrote in between).
+    pub(crate) async fn write_service(&self, service: &Service, spec: ServiceSpec) -> Result<()> {
+        let id = service
+            .id
+            .clone()
+            .ok_or_else(|| Error::internal("service without id"))?;
+        let version = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+        let version = i32::try_from(version)
+            .map_err(|_| Error::internal("service version index out of range"))?;
+        let docker = self.docker().await?;
+        docker
+            .update_service(
+                &id,
+                spec,
+                UpdateServiceOptionsBuilder::default()
+                    .version(version)
+                    .build(),
+                self.credentials(),
+            )
+            .await
+            .map_err(|e| self.engine.fail("update service", e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn update(&self, d: FunctionDeployment) -> Result<()> {
+        d.validate()?;
+        let namespace = self.namespace(&d.namespace)?;
+        translate::check_reserved(&d, &self.keys)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let service = self.service(&d.service, &namespace).await?;
+            let current = service
+                .spec
+                .as_ref()
+                .map(translate::spec_replicas)
+                .unwrap_or(0);
+            let replicas = if d.labels.contains_key(LABEL_SCALE_MIN) {
+                current.max(d.min_replicas())
+            } else {
+                current
+            };
+            let spec = self.spec_for(&d, &namespace, replicas).await?;
+            match self.write_service(&service, spec).await {
+                Ok(_) => break,
+                Err(e)
+                    if e.kind() == faas_core::ErrorKind::Conflict && attempt < UPDATE_ATTEMPTS =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(function = %d.service, %namespace, "updated");
+        Ok(())
+    }
+
+    pub(crate) async fn delete(&self, name: &str, namespace: &str) -> Result<()> {
+        let namespace = self.namespace(namespace)?;
+        let service = self.service(name, &namespace).await?;
+        let id = service.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        match docker.delete_service(&id).await {
+            Ok(()) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(Error::not_found(format!(
+                    "function {name:?} not found in namespace {namespace:?}"
+                )));
+            }
+            Err(e) => return Err(self.engine.fail("delete service", e).into()),
+        }
+        tracing::info!(function = %name, %namespace, "deleted");
+        Ok(())
+    }
+
+    pub(crate) async fn get(&self, name: &str, namespace: &str) -> Result<FunctionStatus> {
+        let namespace = self.namespace(namespace)?;
+        let service = self.service(name, &namespace).await?;
+        self.status(&service).await
+    }
+
+    async fn status(&self, service: &Service) -> Result<FunctionStatus> {
+        let mut status = translate::to_status(service, &self.keys)
+            .ok_or_else(|| Error::internal("service is not a function"))?;
+        status.available_replicas = self.endpoints(service).await?.len() as u64;
+        Ok(status)
+    }
+
+    pub(crate) async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
+        let namespace = self.namespace(namespace)?;
+        self.require_namespace(&namespace).await?;
+        let services = self.functions_in(Some(&namespace)).await?;
+        let statuses = futures::future::join_all(services.iter().map(|s| self.status(s))).await;
+        let mut out = statuses.into_iter().collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The managed function services, of one namespace or all.
+    pub(crate) async fn functions_in(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Service>, DockerError> {
+        let extra: Vec<(String, &str)> = namespace
+            .map(|ns| (self.keys.namespace(), ns))
+            .into_iter()
+            .collect();
+        let filters = self.label_filter("function", &extra);
+        let docker = self.docker().await?;
+        docker
+            .list_services(Some(
+                ListServicesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| self.engine.fail("list services", e))
+    }
+
+    pub(crate) async fn scale(&self, request: ScaleRequest) -> Result<()> {
+        faas_core::validate::scale_request(&request)?;
+        let namespace = self.namespace(&request.namespace)?;
+        let replicas = request.replicas;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let service = self.service(&request.service_name, &namespace).await?;
+            let Some(mut spec) = service.spec.clone() else {
+                return Err(Error::internal("service without spec"));
+            };
+            if translate::spec_replicas(&spec) == replicas {
+                return Ok(());
+            }
+            translate::set_spec_replicas(&mut spec, replicas);
+            match self.write_service(&service, spec).await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.kind() == faas_core::ErrorKind::Conflict && attempt < UPDATE_ATTEMPTS =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The running tasks of a service.
+    async fn tasks(&self, service: &Service) -> Result<Vec<RunningTask>, DockerError> {
+        let id = service.id.clone().unwrap_or_default();
+        let filters = HashMap::from([
+            ("service".to_owned(), vec![id]),
+            ("desired-state".to_owned(), vec!["running".to_owned()]),
+        ]);
+        let docker = self.docker().await?;
+        let tasks = docker
+            .list_tasks(Some(
+                ListTasksOptionsBuilder::default().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| self.engine.fail("list tasks", e))?;
+        Ok(running_tasks(&tasks))
+    }
+
+    /// The ready endpoints of a service (see the crate docs on readiness).
+    async fn endpoints(&self, service: &Service) -> Result<Vec<Endpoint>> {
+        let tasks = self.tasks(service).await?;
+        match self.config.resolve_mode {
+            ResolveMode::Dns => {
+                let name = service
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.name.clone())
+                    .unwrap_or_default();
+                let port = u16::try_from(FUNCTION_PORT).unwrap_or(8080);
+                Ok(if tasks.is_empty() {
+                    vec![]
+                } else {
+                    vec![Endpoint::new(name, port, "")]
+                })
+            }
+            ResolveMode::Published => {
+                let checks =
+                    tasks
+                        .iter()
+                        .filter_map(|t| Some((t, t.port?)))
+                        .map(|(t, port)| async move {
+                            self.readiness
+                                .is_ready(&t.id, port)
+                                .await
+                                .then(|| Endpoint::new("127.0.0.1", port, t.id.clone()))
+                        });
+                Ok(futures::future::join_all(checks)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect())
+            }
+        }
+    }
+
+    pub(crate) async fn resolve(&self, name: &str, namespace: &str) -> Result<Vec<Endpoint>> {
+        let namespace = self.namespace(namespace)?;
+        let service = self.service(name, &namespace).await?;
+        self.endpoints(&service).await
+    }
+
+    /// Waits for a ready endpoint: wakes on the engine's container events for the service and
+    /// probes in short, growing steps while a task runs but does not answer yet.
+    pub(crate) async fn wait_ready(
+        &self,
+        name: &str,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Endpoint>> {
+        let namespace = self.namespace(namespace)?;
+        let deadline = Instant::now() + timeout;
+        let service_name = self.service_name(name, &namespace)?;
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            (
+                "label".to_owned(),
+                vec![format!("com.docker.swarm.service.name={service_name}")],
+            ),
+        ]);
+        let docker = self.docker().await?;
+        let mut events = Box::pin(docker.events(Some(
+            EventsOptionsBuilder::default().filters(&filters).build(),
+        )));
+        let mut step = Duration::from_millis(10);
+        let mut events_done = false;
+        loop {
+            let service = self.service(name, &namespace).await?;
+            let endpoints = self.endpoints(&service).await?;
+            if !endpoints.is_empty() {
+                return Ok(endpoints);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout(format!(
+                    "function {name:?} in namespace {namespace:?} had no ready replica within {timeout:?}"
+                )));
+            }
+            // A container event (start, die, …) restarts the short probe steps; without one the
+            // probe repeats at growing intervals up to 100 ms, for tasks that run but do not
+            // answer yet and for engine state that lags the event.
+            let until = (now + step).min(deadline);
+            step = (step * 2).min(Duration::from_millis(100));
+            tokio::select! {
+                event = events.next(), if !events_done => match event {
+                    Some(Ok(e)) => {
+                        tracing::debug!(action = ?e.action, "container event");
+                        step = Duration::from_millis(5);
+                    }
+                    // The engine closed the stream (restart?): fall back to the probe steps.
+                    Some(Err(_)) | None => events_done = true,
+                },
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+}
