@@ -1,0 +1,222 @@
+//! Deliberately broken providers (MemoryProvider behind a faulty wrapper) prove that the checks
+//! can fail: each fault must be reported FAILED by the check that covers it, citing its clause,
+//! while unrelated checks still pass. Also: undeclared capabilities are SKIPPED with the reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use faas_conformance::provider::{self, FactoryResult, Options, Target};
+use faas_conformance::report::{CaseReport, Outcome};
+use faas_core::memory::{MemoryConfig, MemoryProvider};
+use faas_core::{
+    Capabilities, Endpoint, Error, ErrorKind, FunctionDeployment, FunctionNamespace, FunctionResources,
+    FunctionStatus, LABEL_FUNCTION_NAME, LogRequest, LogStream, Provider, ProviderInfo, Result,
+    ScaleRequest, Secret, SecretInfo,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// get and list drop every label but faas_function.
+    LosesLabels,
+    /// get of a missing function answers Internal instead of NotFound.
+    WrongKindForMissing,
+    /// claims `logs_can_follow` but a follow stream ends like a plain read.
+    ClaimsFollowItLacks,
+    /// declares `scale: false` yet scales.
+    ScalesWhileUndeclared,
+    /// get shows requests nobody sent.
+    InventsRequests,
+}
+
+#[derive(Debug)]
+struct Broken {
+    inner: MemoryProvider,
+    fault: Fault,
+}
+
+impl Broken {
+    fn mangle(&self, mut s: FunctionStatus) -> FunctionStatus {
+        match self.fault {
+            Fault::LosesLabels => s.labels.retain(|k, _| k == LABEL_FUNCTION_NAME),
+            Fault::InventsRequests if s.requests.is_none() => {
+                s.requests = Some(FunctionResources { memory: "64Mi".into(), ..Default::default() })
+            }
+            _ => {}
+        }
+        s
+    }
+}
+
+#[async_trait]
+impl Provider for Broken {
+    async fn info(&self) -> Result<ProviderInfo> {
+        let mut info = self.inner.info().await?;
+        if self.fault == Fault::ScalesWhileUndeclared {
+            info.capabilities.scale = false;
+        }
+        Ok(info)
+    }
+    async fn health(&self) -> Result<()> {
+        self.inner.health().await
+    }
+    async fn deploy(&self, d: FunctionDeployment) -> Result<()> {
+        self.inner.deploy(d).await
+    }
+    async fn update(&self, d: FunctionDeployment) -> Result<()> {
+        self.inner.update(d).await
+    }
+    async fn delete(&self, name: &str, ns: &str) -> Result<()> {
+        self.inner.delete(name, ns).await
+    }
+    async fn get(&self, name: &str, ns: &str) -> Result<FunctionStatus> {
+        match self.inner.get(name, ns).await {
+            Err(e) if e.kind() == ErrorKind::NotFound && self.fault == Fault::WrongKindForMissing => {
+                Err(Error::internal(format!("lookup failed: {e}")))
+            }
+            r => r.map(|s| self.mangle(s)),
+        }
+    }
+    async fn list(&self, ns: &str) -> Result<Vec<FunctionStatus>> {
+        Ok(self.inner.list(ns).await?.into_iter().map(|s| self.mangle(s)).collect())
+    }
+    async fn scale(&self, r: ScaleRequest) -> Result<()> {
+        self.inner.scale(r).await
+    }
+    async fn resolve(&self, name: &str, ns: &str) -> Result<Vec<Endpoint>> {
+        self.inner.resolve(name, ns).await
+    }
+    async fn wait_ready(&self, name: &str, ns: &str, timeout: Duration) -> Result<Vec<Endpoint>> {
+        self.inner.wait_ready(name, ns, timeout).await
+    }
+    async fn logs(&self, r: LogRequest) -> Result<LogStream> {
+        let r = if self.fault == Fault::ClaimsFollowItLacks { r.with_follow(false) } else { r };
+        self.inner.logs(r).await
+    }
+    async fn list_secrets(&self, ns: &str) -> Result<Vec<SecretInfo>> {
+        self.inner.list_secrets(ns).await
+    }
+    async fn create_secret(&self, s: Secret) -> Result<()> {
+        self.inner.create_secret(s).await
+    }
+    async fn update_secret(&self, s: Secret) -> Result<()> {
+        self.inner.update_secret(s).await
+    }
+    async fn delete_secret(&self, name: &str, ns: &str) -> Result<()> {
+        self.inner.delete_secret(name, ns).await
+    }
+    async fn list_namespaces(&self) -> Result<Vec<String>> {
+        self.inner.list_namespaces().await
+    }
+    async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
+        self.inner.get_namespace(name).await
+    }
+    async fn create_namespace(&self, ns: FunctionNamespace) -> Result<()> {
+        self.inner.create_namespace(ns).await
+    }
+    async fn update_namespace(&self, ns: FunctionNamespace) -> Result<()> {
+        self.inner.update_namespace(ns).await
+    }
+    async fn delete_namespace(&self, name: &str) -> Result<()> {
+        self.inner.delete_namespace(name).await
+    }
+}
+
+fn options() -> Options {
+    Options::default().with_deadlines(Duration::from_secs(3))
+}
+
+async fn check(fault: Fault, id: &str) -> CaseReport {
+    let factory = move || async move {
+        FactoryResult::Ok(Target::new(Arc::new(Broken { inner: MemoryProvider::new(), fault })))
+    };
+    match provider::run_one(factory, id, &options()).await {
+        Some(r) => r,
+        None => panic!("no check {id}"),
+    }
+}
+
+fn assert_failed(r: &CaseReport, clause: &str) {
+    match &r.outcome {
+        Outcome::Failed(reason) => assert!(reason.starts_with(clause), "{}: reason {reason:?} does not cite {clause}", r.id),
+        other => panic!("{} should have FAILED, got {other:?}", r.id),
+    }
+}
+
+fn assert_passed(r: &CaseReport) {
+    assert_eq!(r.outcome, Outcome::Passed, "{}", r.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_labels_fail_the_field_checks() {
+    let r = check(Fault::LosesLabels, "deploy::get_shows_every_field").await;
+    assert_failed(&r, "DEP-1");
+    assert!(r.outcome.reason().contains("labels.upstream_uri"), "{:?}", r.outcome);
+    assert_failed(&check(Fault::LosesLabels, "deploy::list_matches_get").await, "DEP-4");
+    assert_passed(&check(Fault::LosesLabels, "missing::get").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_error_kind_for_a_missing_function_fails_nf1() {
+    let r = check(Fault::WrongKindForMissing, "missing::get").await;
+    assert_failed(&r, "NF-1");
+    assert!(r.outcome.reason().contains("expected not_found, got internal"), "{:?}", r.outcome);
+    assert_failed(&check(Fault::WrongKindForMissing, "delete::removes_everything").await, "DEL-1");
+    assert_passed(&check(Fault::WrongKindForMissing, "deploy::get_shows_every_field").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_capability_it_lacks_fails_its_check() {
+    assert_failed(&check(Fault::ClaimsFollowItLacks, "logs::follow_streams_new_lines").await, "LOG-2");
+    assert_passed(&check(Fault::ClaimsFollowItLacks, "logs::contain_watchdog_lines").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_capability_that_works_fails_cap1_and_skips_its_checks() {
+    let r = check(Fault::ScalesWhileUndeclared, "unsupported::scale").await;
+    assert_failed(&r, "CAP-1");
+    assert!(r.outcome.reason().contains("expected unsupported, got Ok"), "{:?}", r.outcome);
+    let r = check(Fault::ScalesWhileUndeclared, "scale::to_n").await;
+    assert_eq!(r.outcome, Outcome::Skipped("provider declares `scale: false`".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_requests_fail_dep3() {
+    assert_failed(&check(Fault::InventsRequests, "deploy::invents_nothing").await, "DEP-3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smaller_honest_provider_skips_with_reasons_and_passes_unsupported() {
+    let mut caps = Capabilities::all();
+    caps.secrets = false;
+    caps.secrets_can_update = false;
+    caps.logs_can_follow = false;
+    caps.namespaces_can_mutate = false;
+    let factory = move || {
+        let caps = caps.clone();
+        async move {
+            let p = MemoryProvider::with_config(MemoryConfig::default().with_capabilities(caps));
+            FactoryResult::Ok(Target::new(Arc::new(p)))
+        }
+    };
+    let report = provider::run(factory, &options()).await;
+    print!("{}", report.table());
+    assert!(report.is_success(), "{}", report.table());
+    let outcome = |id: &str| report.get(id).map(|c| c.outcome.clone());
+    assert_eq!(outcome("secrets::crud"), Some(Outcome::Skipped("provider declares `secrets: false`".into())));
+    assert_eq!(outcome("logs::follow_streams_new_lines"), Some(Outcome::Skipped("provider declares `logs_can_follow: false`".into())));
+    for id in ["unsupported::secrets", "unsupported::secrets_can_update", "unsupported::logs_can_follow", "unsupported::namespaces_can_mutate"] {
+        assert_eq!(outcome(id), Some(Outcome::Passed), "{id}");
+    }
+    assert!(matches!(outcome("unsupported::scale"), Some(Outcome::Skipped(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capability_overrides_skip_checks_without_expecting_unsupported() {
+    let options = options().with_capability_overrides("logs=false").unwrap_or_else(|e| panic!("{e}"));
+    let factory = || async { FactoryResult::Ok(Target::new(Arc::new(MemoryProvider::new()))) };
+    let r = provider::run_one(factory, "logs::contain_watchdog_lines", &options).await;
+    assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));
+    let r = provider::run_one(factory, "unsupported::logs", &options).await;
+    assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));
+}
