@@ -21,12 +21,13 @@ pub(crate) enum Chunk {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body: empty, one buffer, a proxied upstream body, or fork-mode stdout.
+    /// A response body: empty, one buffer, a proxied upstream body (holding its `max_inflight`
+    /// slot until it ends), or fork-mode stdout.
     #[project = BodyProj]
     #[derive(Debug)]
     pub(crate) enum WatchdogBody {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming },
+        Upstream { #[pin] body: Incoming, guard: crate::server::InflightGuard },
         Process { first: Option<Bytes>, rx: mpsc::Receiver<Chunk> },
     }
 }
@@ -54,7 +55,7 @@ impl Body for WatchdogBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.project() {
             BodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            BodyProj::Upstream { body } => body.poll_frame(cx).map_err(Into::into),
+            BodyProj::Upstream { body, .. } => body.poll_frame(cx).map_err(Into::into),
             BodyProj::Process { first, rx } => {
                 if let Some(data) = first.take() {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -74,7 +75,7 @@ impl Body for WatchdogBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Full { data } => data.is_none(),
-            Self::Upstream { body } => body.is_end_stream(),
+            Self::Upstream { body, .. } => body.is_end_stream(),
             Self::Process { .. } => false,
         }
     }
@@ -84,7 +85,7 @@ impl Body for WatchdogBody {
             Self::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Self::Upstream { body } => body.size_hint(),
+            Self::Upstream { body, .. } => body.size_hint(),
             Self::Process { .. } => SizeHint::default(),
         }
     }

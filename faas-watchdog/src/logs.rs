@@ -92,11 +92,7 @@ pub(crate) async fn pump_lines<R: AsyncRead + Unpin>(
     let mut line: Vec<u8> = Vec::new();
     // Set after a piece was cut at max_line: a newline right after it ends that same line.
     let mut just_split = false;
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }

@@ -91,7 +91,7 @@ impl Proxy {
         &self,
         shared: &Arc<Shared>,
         mut req: Request<Incoming>,
-        _guard: InflightGuard,
+        guard: InflightGuard,
     ) -> Response<WatchdogBody> {
         let start = Instant::now();
         let Some(uri) = self.upstream_uri(req.uri()) else {
@@ -120,7 +120,7 @@ impl Proxy {
                 {
                     parts.headers.insert(X_DURATION.clone(), v);
                 }
-                Response::from_parts(parts, WatchdogBody::Upstream { body })
+                Response::from_parts(parts, WatchdogBody::Upstream { body, guard })
             }
             Err(e) => {
                 shared.log(&format!("Upstream request failed: {e}"));
