@@ -8,7 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let file = "faas/provider/v1/provider.proto";
         println!("cargo:rerun-if-changed={}", root.join(file).display());
         let fds = protox::compile([file], [&root])?;
-        tonic_prost_build::configure().btree_map(".").compile_fds(fds)?;
+        tonic_prost_build::configure()
+            .btree_map(".")
+            .compile_fds(fds)?;
     }
     Ok(())
 }

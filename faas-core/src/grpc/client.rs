@@ -25,9 +25,9 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tonic::Request;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as TonicEndpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use super::pb::provider_client::ProviderClient;
 use super::{SERVICE_NAME, convert, pb};
@@ -53,7 +53,10 @@ pub struct TlsConfig {
 impl TlsConfig {
     /// TLS trusting the CA in `pem`.
     pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
-        Self { ca_cert_pem: Some(pem.into()), domain_name: None }
+        Self {
+            ca_cert_pem: Some(pem.into()),
+            domain_name: None,
+        }
     }
 
     /// Verifies the server certificate against `name`.
@@ -66,7 +69,10 @@ impl TlsConfig {
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
-            .field("ca_cert_pem_bytes", &self.ca_cert_pem.as_ref().map(Vec::len))
+            .field(
+                "ca_cert_pem_bytes",
+                &self.ca_cert_pem.as_ref().map(Vec::len),
+            )
             .field("domain_name", &self.domain_name)
             .finish()
     }
@@ -132,10 +138,19 @@ impl RemoteProvider {
     pub async fn connect(config: RemoteConfig) -> Result<Self> {
         let https = config.endpoint.starts_with("https://");
         if !(https || config.endpoint.starts_with("http://")) {
-            return Err(Error::invalid("endpoint", format!("{:?} must start with http:// or https://", config.endpoint)));
+            return Err(Error::invalid(
+                "endpoint",
+                format!("{:?} must start with http:// or https://", config.endpoint),
+            ));
         }
         let mut endpoint = TonicEndpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| Error::invalid("endpoint", format!("{:?} is not a valid URL", config.endpoint)).with_source(e))?
+            .map_err(|e| {
+                Error::invalid(
+                    "endpoint",
+                    format!("{:?} is not a valid URL", config.endpoint),
+                )
+                .with_source(e)
+            })?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
         if https || config.tls.is_some() {
@@ -152,7 +167,11 @@ impl RemoteProvider {
                 .map_err(|e| Error::invalid("tls", "invalid TLS configuration").with_source(e))?;
         }
         let channel = endpoint.connect_lazy();
-        Ok(Self { client: ProviderClient::new(channel.clone()), health: HealthClient::new(channel), config })
+        Ok(Self {
+            client: ProviderClient::new(channel.clone()),
+            health: HealthClient::new(channel),
+            config,
+        })
     }
 
     /// The configuration this client was built from.
@@ -181,44 +200,67 @@ impl Provider for RemoteProvider {
     }
 
     async fn health(&self) -> Result<()> {
-        let request = self.request(HealthCheckRequest { service: SERVICE_NAME.to_owned() });
+        let request = self.request(HealthCheckRequest {
+            service: SERVICE_NAME.to_owned(),
+        });
         let response = self.health.clone().check(request).await?.into_inner();
         if response.status == ServingStatus::Serving as i32 {
             Ok(())
         } else {
-            Err(Error::unavailable(format!("remote provider at {} is not serving", self.config.endpoint)))
+            Err(Error::unavailable(format!(
+                "remote provider at {} is not serving",
+                self.config.endpoint
+            )))
         }
     }
 
     async fn deploy(&self, deployment: FunctionDeployment) -> Result<()> {
-        let request = self.request(pb::DeployRequest { deployment: Some(deployment.into()) });
+        let request = self.request(pb::DeployRequest {
+            deployment: Some(deployment.into()),
+        });
         self.client().deploy(request).await?;
         Ok(())
     }
 
     async fn update(&self, deployment: FunctionDeployment) -> Result<()> {
-        let request = self.request(pb::UpdateRequest { deployment: Some(deployment.into()) });
+        let request = self.request(pb::UpdateRequest {
+            deployment: Some(deployment.into()),
+        });
         self.client().update(request).await?;
         Ok(())
     }
 
     async fn delete(&self, name: &str, namespace: &str) -> Result<()> {
-        let request = self.request(pb::DeleteRequest { name: name.to_owned(), namespace: namespace.to_owned() });
+        let request = self.request(pb::DeleteRequest {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        });
         self.client().delete(request).await?;
         Ok(())
     }
 
     async fn get(&self, name: &str, namespace: &str) -> Result<FunctionStatus> {
-        let request = self.request(pb::GetRequest { name: name.to_owned(), namespace: namespace.to_owned() });
+        let request = self.request(pb::GetRequest {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        });
         let response = self.client().get(request).await?.into_inner();
-        let status = response.function.ok_or_else(|| Error::internal("the server sent no function status").with_field("function"))?;
+        let status = response.function.ok_or_else(|| {
+            Error::internal("the server sent no function status").with_field("function")
+        })?;
         status.try_into()
     }
 
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
-        let request = self.request(pb::ListRequest { namespace: namespace.to_owned() });
+        let request = self.request(pb::ListRequest {
+            namespace: namespace.to_owned(),
+        });
         let response = self.client().list(request).await?.into_inner();
-        response.functions.into_iter().map(TryInto::try_into).collect()
+        response
+            .functions
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect()
     }
 
     async fn scale(&self, request: ScaleRequest) -> Result<()> {
@@ -232,11 +274,19 @@ impl Provider for RemoteProvider {
     }
 
     async fn resolve(&self, name: &str, namespace: &str) -> Result<Vec<Endpoint>> {
-        let request = self.request(pb::ResolveRequest { name: name.to_owned(), namespace: namespace.to_owned() });
+        let request = self.request(pb::ResolveRequest {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        });
         convert::endpoints(self.client().resolve(request).await?.into_inner().endpoints)
     }
 
-    async fn wait_ready(&self, name: &str, namespace: &str, timeout: Duration) -> Result<Vec<Endpoint>> {
+    async fn wait_ready(
+        &self,
+        name: &str,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Endpoint>> {
         let mut request = Request::new(pb::WaitReadyRequest {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
@@ -244,7 +294,13 @@ impl Provider for RemoteProvider {
         });
         // The server answers Timeout itself at `timeout`; the deadline leaves room for that.
         request.set_timeout(timeout.saturating_add(self.config.request_timeout));
-        convert::endpoints(self.client().wait_ready(request).await?.into_inner().endpoints)
+        convert::endpoints(
+            self.client()
+                .wait_ready(request)
+                .await?
+                .into_inner()
+                .endpoints,
+        )
     }
 
     async fn logs(&self, request: LogRequest) -> Result<LogStream> {
@@ -263,53 +319,78 @@ impl Provider for RemoteProvider {
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretInfo>> {
-        let request = self.request(pb::ListSecretsRequest { namespace: namespace.to_owned() });
+        let request = self.request(pb::ListSecretsRequest {
+            namespace: namespace.to_owned(),
+        });
         let response = self.client().list_secrets(request).await?.into_inner();
         Ok(response.secrets.into_iter().map(Into::into).collect())
     }
 
     async fn create_secret(&self, secret: Secret) -> Result<()> {
-        let request = self.request(pb::CreateSecretRequest { secret: Some(secret.into()) });
+        let request = self.request(pb::CreateSecretRequest {
+            secret: Some(secret.into()),
+        });
         self.client().create_secret(request).await?;
         Ok(())
     }
 
     async fn update_secret(&self, secret: Secret) -> Result<()> {
-        let request = self.request(pb::UpdateSecretRequest { secret: Some(secret.into()) });
+        let request = self.request(pb::UpdateSecretRequest {
+            secret: Some(secret.into()),
+        });
         self.client().update_secret(request).await?;
         Ok(())
     }
 
     async fn delete_secret(&self, name: &str, namespace: &str) -> Result<()> {
-        let request = self.request(pb::DeleteSecretRequest { name: name.to_owned(), namespace: namespace.to_owned() });
+        let request = self.request(pb::DeleteSecretRequest {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        });
         self.client().delete_secret(request).await?;
         Ok(())
     }
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
-        let response = self.client().list_namespaces(self.request(pb::ListNamespacesRequest {})).await?;
+        let response = self
+            .client()
+            .list_namespaces(self.request(pb::ListNamespacesRequest {}))
+            .await?;
         Ok(response.into_inner().namespaces)
     }
 
     async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
-        let request = self.request(pb::GetNamespaceRequest { name: name.to_owned() });
-        Ok(self.client().get_namespace(request).await?.into_inner().into())
+        let request = self.request(pb::GetNamespaceRequest {
+            name: name.to_owned(),
+        });
+        Ok(self
+            .client()
+            .get_namespace(request)
+            .await?
+            .into_inner()
+            .into())
     }
 
     async fn create_namespace(&self, namespace: FunctionNamespace) -> Result<()> {
-        let request = self.request(pb::CreateNamespaceRequest { namespace: Some(namespace.into()) });
+        let request = self.request(pb::CreateNamespaceRequest {
+            namespace: Some(namespace.into()),
+        });
         self.client().create_namespace(request).await?;
         Ok(())
     }
 
     async fn update_namespace(&self, namespace: FunctionNamespace) -> Result<()> {
-        let request = self.request(pb::UpdateNamespaceRequest { namespace: Some(namespace.into()) });
+        let request = self.request(pb::UpdateNamespaceRequest {
+            namespace: Some(namespace.into()),
+        });
         self.client().update_namespace(request).await?;
         Ok(())
     }
 
     async fn delete_namespace(&self, name: &str) -> Result<()> {
-        let request = self.request(pb::DeleteNamespaceRequest { name: name.to_owned() });
+        let request = self.request(pb::DeleteNamespaceRequest {
+            name: name.to_owned(),
+        });
         self.client().delete_namespace(request).await?;
         Ok(())
     }

@@ -14,7 +14,10 @@ use crate::model;
 
 /// A model time as a protobuf timestamp.
 pub(crate) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 /// A protobuf timestamp as a model time; `InvalidInput` naming `field` when out of range.
@@ -27,12 +30,16 @@ pub(crate) fn time(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<U
 
 /// A protobuf duration as a std duration; `InvalidInput` naming `field` when negative.
 pub(crate) fn duration(field: &str, d: prost_types::Duration) -> Result<std::time::Duration> {
-    std::time::Duration::try_from(d).map_err(|_| Error::invalid(field, "duration must not be negative"))
+    std::time::Duration::try_from(d)
+        .map_err(|_| Error::invalid(field, "duration must not be negative"))
 }
 
 /// A std duration as a protobuf duration (saturating).
 pub(crate) fn proto_duration(d: std::time::Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration { seconds: i64::MAX, nanos: 999_999_999 })
+    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration {
+        seconds: i64::MAX,
+        nanos: 999_999_999,
+    })
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T> {
@@ -43,13 +50,25 @@ fn required<T>(field: &str, value: Option<T>) -> Result<T> {
 
 impl From<model::FunctionResources> for pb::FunctionResources {
     fn from(r: model::FunctionResources) -> Self {
-        Self { memory: r.memory, cpu: r.cpu, nvidia_gpu: r.nvidia_gpu, amd_gpu: r.amd_gpu, intel_gpu: r.intel_gpu }
+        Self {
+            memory: r.memory,
+            cpu: r.cpu,
+            nvidia_gpu: r.nvidia_gpu,
+            amd_gpu: r.amd_gpu,
+            intel_gpu: r.intel_gpu,
+        }
     }
 }
 
 impl From<pb::FunctionResources> for model::FunctionResources {
     fn from(r: pb::FunctionResources) -> Self {
-        Self { memory: r.memory, cpu: r.cpu, nvidia_gpu: r.nvidia_gpu, amd_gpu: r.amd_gpu, intel_gpu: r.intel_gpu }
+        Self {
+            memory: r.memory,
+            cpu: r.cpu,
+            nvidia_gpu: r.nvidia_gpu,
+            amd_gpu: r.amd_gpu,
+            intel_gpu: r.intel_gpu,
+        }
     }
 }
 
@@ -119,7 +138,10 @@ impl From<model::FunctionStatus> for pb::FunctionStatus {
             replicas: s.replicas,
             available_replicas: s.available_replicas,
             created_at: Some(timestamp(s.created_at)),
-            usage: s.usage.map(|u| pb::FunctionUsage { cpu: u.cpu, total_memory_bytes: u.total_memory_bytes }),
+            usage: s.usage.map(|u| pb::FunctionUsage {
+                cpu: u.cpu,
+                total_memory_bytes: u.total_memory_bytes,
+            }),
         }
     }
 }
@@ -146,7 +168,10 @@ impl TryFrom<pb::FunctionStatus> for model::FunctionStatus {
             replicas: s.replicas,
             available_replicas: s.available_replicas,
             created_at,
-            usage: s.usage.map(|u| model::FunctionUsage { cpu: u.cpu, total_memory_bytes: u.total_memory_bytes }),
+            usage: s.usage.map(|u| model::FunctionUsage {
+                cpu: u.cpu,
+                total_memory_bytes: u.total_memory_bytes,
+            }),
         })
     }
 }
@@ -155,7 +180,11 @@ impl TryFrom<pb::FunctionStatus> for model::FunctionStatus {
 
 impl From<model::Endpoint> for pb::Endpoint {
     fn from(e: model::Endpoint) -> Self {
-        Self { host: e.host, port: u32::from(e.port), instance: e.instance }
+        Self {
+            host: e.host,
+            port: u32::from(e.port),
+            instance: e.instance,
+        }
     }
 }
 
@@ -163,8 +192,14 @@ impl TryFrom<pb::Endpoint> for model::Endpoint {
     type Error = Error;
 
     fn try_from(e: pb::Endpoint) -> Result<Self> {
-        let port = u16::try_from(e.port).map_err(|_| Error::invalid("endpoints.port", format!("port {} is out of range", e.port)))?;
-        Ok(Self { host: e.host, port, instance: e.instance })
+        let port = u16::try_from(e.port).map_err(|_| {
+            Error::invalid("endpoints.port", format!("port {} is out of range", e.port))
+        })?;
+        Ok(Self {
+            host: e.host,
+            port,
+            instance: e.instance,
+        })
     }
 }
 
@@ -220,7 +255,13 @@ impl TryFrom<pb::LogEntry> for model::LogEntry {
 
     fn try_from(e: pb::LogEntry) -> Result<Self> {
         let timestamp = time("timestamp", &required("timestamp", e.timestamp)?)?;
-        Ok(Self { name: e.name, namespace: e.namespace, instance: e.instance, timestamp, text: e.text })
+        Ok(Self {
+            name: e.name,
+            namespace: e.namespace,
+            instance: e.instance,
+            timestamp,
+            text: e.text,
+        })
     }
 }
 
@@ -228,13 +269,23 @@ impl TryFrom<pb::LogEntry> for model::LogEntry {
 
 impl From<model::Secret> for pb::Secret {
     fn from(s: model::Secret) -> Self {
-        Self { name: s.name, namespace: s.namespace, value: s.value, raw_value: s.raw_value }
+        Self {
+            name: s.name,
+            namespace: s.namespace,
+            value: s.value,
+            raw_value: s.raw_value,
+        }
     }
 }
 
 impl From<pb::Secret> for model::Secret {
     fn from(s: pb::Secret) -> Self {
-        Self { name: s.name, namespace: s.namespace, value: s.value, raw_value: s.raw_value }
+        Self {
+            name: s.name,
+            namespace: s.namespace,
+            value: s.value,
+            raw_value: s.raw_value,
+        }
     }
 }
 
@@ -245,13 +296,19 @@ pub(crate) fn secret(s: Option<pb::Secret>) -> Result<model::Secret> {
 
 impl From<model::SecretInfo> for pb::SecretInfo {
     fn from(s: model::SecretInfo) -> Self {
-        Self { name: s.name, namespace: s.namespace }
+        Self {
+            name: s.name,
+            namespace: s.namespace,
+        }
     }
 }
 
 impl From<pb::SecretInfo> for model::SecretInfo {
     fn from(s: pb::SecretInfo) -> Self {
-        Self { name: s.name, namespace: s.namespace }
+        Self {
+            name: s.name,
+            namespace: s.namespace,
+        }
     }
 }
 
@@ -259,13 +316,21 @@ impl From<pb::SecretInfo> for model::SecretInfo {
 
 impl From<model::FunctionNamespace> for pb::Namespace {
     fn from(n: model::FunctionNamespace) -> Self {
-        Self { name: n.name, labels: n.labels, annotations: n.annotations }
+        Self {
+            name: n.name,
+            labels: n.labels,
+            annotations: n.annotations,
+        }
     }
 }
 
 impl From<pb::Namespace> for model::FunctionNamespace {
     fn from(n: pb::Namespace) -> Self {
-        Self { name: n.name, labels: n.labels, annotations: n.annotations }
+        Self {
+            name: n.name,
+            labels: n.labels,
+            annotations: n.annotations,
+        }
     }
 }
 
@@ -298,21 +363,21 @@ impl From<model::Capabilities> for pb::Capabilities {
 
 impl From<pb::Capabilities> for model::Capabilities {
     fn from(c: pb::Capabilities) -> Self {
-        let mut caps = model::Capabilities::default();
-        caps.scale = c.scale;
-        caps.scale_can_zero = c.scale_can_zero;
-        caps.replicas_max = c.replicas_max;
-        caps.secrets = c.secrets;
-        caps.secrets_can_update = c.secrets_can_update;
-        caps.namespaces = c.namespaces;
-        caps.namespaces_can_mutate = c.namespaces_can_mutate;
-        caps.logs = c.logs;
-        caps.logs_can_follow = c.logs_can_follow;
-        caps.deploy_with_limits = c.deploy_with_limits;
-        caps.deploy_with_constraints = c.deploy_with_constraints;
-        caps.deploy_with_read_only_root_filesystem = c.deploy_with_read_only_root_filesystem;
-        caps.usage = c.usage;
-        caps
+        model::Capabilities {
+            scale: c.scale,
+            scale_can_zero: c.scale_can_zero,
+            replicas_max: c.replicas_max,
+            secrets: c.secrets,
+            secrets_can_update: c.secrets_can_update,
+            namespaces: c.namespaces,
+            namespaces_can_mutate: c.namespaces_can_mutate,
+            logs: c.logs,
+            logs_can_follow: c.logs_can_follow,
+            deploy_with_limits: c.deploy_with_limits,
+            deploy_with_constraints: c.deploy_with_constraints,
+            deploy_with_read_only_root_filesystem: c.deploy_with_read_only_root_filesystem,
+            usage: c.usage,
+        }
     }
 }
 
@@ -356,31 +421,78 @@ mod tests {
 
     #[test]
     fn status_round_trips_with_nanosecond_time() -> Result<()> {
-        let mut d = model::FunctionDeployment::new("f", "img:1").with_env("A", "b").with_label("x", "y").with_secret("s");
-        d.limits = Some(model::FunctionResources { memory: "5Mi".into(), cpu: "100m".into(), ..Default::default() });
+        let mut d = model::FunctionDeployment::new("f", "img:1")
+            .with_env("A", "b")
+            .with_label("x", "y")
+            .with_secret("s");
+        d.limits = Some(model::FunctionResources {
+            memory: "5Mi".into(),
+            cpu: "100m".into(),
+            ..Default::default()
+        });
         let now = Utc::now();
         let mut status = model::FunctionStatus::from_deployment(&d, "ns", now);
         status.replicas = 2;
-        status.usage = Some(model::FunctionUsage { cpu: 1.5, total_memory_bytes: 10.0 });
+        status.usage = Some(model::FunctionUsage {
+            cpu: 1.5,
+            total_memory_bytes: 10.0,
+        });
         let back = model::FunctionStatus::try_from(pb::FunctionStatus::from(status.clone()))?;
         assert_eq!(back, status);
-        assert_eq!(model::FunctionDeployment::from(pb::FunctionDeployment::from(d.clone())), d);
+        assert_eq!(
+            model::FunctionDeployment::from(pb::FunctionDeployment::from(d.clone())),
+            d
+        );
         Ok(())
     }
 
     #[test]
     fn malformed_messages_name_the_field() {
-        let status = pb::FunctionStatus { name: "f".into(), ..Default::default() };
+        let status = pb::FunctionStatus {
+            name: "f".into(),
+            ..Default::default()
+        };
         let err = model::FunctionStatus::try_from(status).err();
         assert_eq!(err.as_ref().map(Error::kind), Some(ErrorKind::InvalidInput));
         assert_eq!(err.as_ref().and_then(Error::field), Some("createdAt"));
-        let bad_port = pb::Endpoint { host: "h".into(), port: 70_000, instance: String::new() };
-        assert_eq!(model::Endpoint::try_from(bad_port).err().as_ref().and_then(Error::field), Some("endpoints.port"));
-        assert_eq!(deployment(None).err().as_ref().and_then(Error::field), Some("deployment"));
-        let bad_time = prost_types::Timestamp { seconds: 0, nanos: -1 };
-        assert_eq!(time("since", &bad_time).err().as_ref().and_then(Error::field), Some("since"));
-        let negative = prost_types::Duration { seconds: -1, nanos: 0 };
-        assert_eq!(duration("timeout", negative).err().as_ref().and_then(Error::field), Some("timeout"));
+        let bad_port = pb::Endpoint {
+            host: "h".into(),
+            port: 70_000,
+            instance: String::new(),
+        };
+        assert_eq!(
+            model::Endpoint::try_from(bad_port)
+                .err()
+                .as_ref()
+                .and_then(Error::field),
+            Some("endpoints.port")
+        );
+        assert_eq!(
+            deployment(None).err().as_ref().and_then(Error::field),
+            Some("deployment")
+        );
+        let bad_time = prost_types::Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert_eq!(
+            time("since", &bad_time)
+                .err()
+                .as_ref()
+                .and_then(Error::field),
+            Some("since")
+        );
+        let negative = prost_types::Duration {
+            seconds: -1,
+            nanos: 0,
+        };
+        assert_eq!(
+            duration("timeout", negative)
+                .err()
+                .as_ref()
+                .and_then(Error::field),
+            Some("timeout")
+        );
     }
 
     #[test]
@@ -389,15 +501,28 @@ mod tests {
         caps.replicas_max = Some(5);
         let info = model::ProviderInfo {
             provider: "p".into(),
-            version: model::VersionInfo { commit_message: "m".into(), sha: "s".into(), release: "r".into() },
+            version: model::VersionInfo {
+                commit_message: "m".into(),
+                sha: "s".into(),
+                release: "r".into(),
+            },
             orchestration: "o".into(),
             default_namespace: "d".into(),
             capabilities: caps,
         };
-        assert_eq!(model::ProviderInfo::from(pb::ProviderInfo::from(info.clone())), info);
-        let mut req = model::LogRequest::new("f", "ns").with_tail(3).with_since(Utc::now()).with_follow(true);
+        assert_eq!(
+            model::ProviderInfo::from(pb::ProviderInfo::from(info.clone())),
+            info
+        );
+        let mut req = model::LogRequest::new("f", "ns")
+            .with_tail(3)
+            .with_since(Utc::now())
+            .with_follow(true);
         req.instance = Some("f-1".into());
-        assert_eq!(model::LogRequest::try_from(pb::LogsRequest::from(req.clone()))?, req);
+        assert_eq!(
+            model::LogRequest::try_from(pb::LogsRequest::from(req.clone()))?,
+            req
+        );
         Ok(())
     }
 }

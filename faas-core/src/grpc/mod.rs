@@ -17,7 +17,13 @@ pub mod server;
 pub mod status;
 
 /// The generated protocol types (`faas.provider.v1`), client and server.
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all, clippy::pedantic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic
+)]
 pub mod pb {
     tonic::include_proto!("faas.provider.v1");
 }

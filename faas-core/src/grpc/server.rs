@@ -27,10 +27,10 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
+use super::SERVICE_NAME;
 use super::convert;
 use super::pb;
 use super::pb::provider_server::{Provider as ProviderRpc, ProviderServer};
-use super::SERVICE_NAME;
 use crate::error::{Error, Result};
 use crate::model::{LogRequest, ScaleRequest};
 use crate::provider::Provider;
@@ -70,12 +70,16 @@ impl ProviderRpc for ProviderService {
     }
 
     async fn deploy(&self, req: Request<pb::DeployRequest>) -> RpcResult<pb::DeployResponse> {
-        self.provider.deploy(convert::deployment(req.into_inner().deployment)?).await?;
+        self.provider
+            .deploy(convert::deployment(req.into_inner().deployment)?)
+            .await?;
         ok(pb::DeployResponse {})
     }
 
     async fn update(&self, req: Request<pb::UpdateRequest>) -> RpcResult<pb::UpdateResponse> {
-        self.provider.update(convert::deployment(req.into_inner().deployment)?).await?;
+        self.provider
+            .update(convert::deployment(req.into_inner().deployment)?)
+            .await?;
         ok(pb::UpdateResponse {})
     }
 
@@ -88,32 +92,54 @@ impl ProviderRpc for ProviderService {
     async fn get(&self, req: Request<pb::GetRequest>) -> RpcResult<pb::GetResponse> {
         let req = req.into_inner();
         let status = self.provider.get(&req.name, &req.namespace).await?;
-        ok(pb::GetResponse { function: Some(status.into()) })
+        ok(pb::GetResponse {
+            function: Some(status.into()),
+        })
     }
 
     async fn list(&self, req: Request<pb::ListRequest>) -> RpcResult<pb::ListResponse> {
         let list = self.provider.list(&req.into_inner().namespace).await?;
-        ok(pb::ListResponse { functions: list.into_iter().map(Into::into).collect() })
+        ok(pb::ListResponse {
+            functions: list.into_iter().map(Into::into).collect(),
+        })
     }
 
     async fn scale(&self, req: Request<pb::ScaleRequest>) -> RpcResult<pb::ScaleResponse> {
         let req = req.into_inner();
-        self.provider.scale(ScaleRequest::new(req.service_name, req.namespace, req.replicas)).await?;
+        self.provider
+            .scale(ScaleRequest::new(
+                req.service_name,
+                req.namespace,
+                req.replicas,
+            ))
+            .await?;
         ok(pb::ScaleResponse {})
     }
 
     async fn resolve(&self, req: Request<pb::ResolveRequest>) -> RpcResult<pb::ResolveResponse> {
         let req = req.into_inner();
         let endpoints = self.provider.resolve(&req.name, &req.namespace).await?;
-        ok(pb::ResolveResponse { endpoints: endpoints.into_iter().map(Into::into).collect() })
+        ok(pb::ResolveResponse {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+        })
     }
 
-    async fn wait_ready(&self, req: Request<pb::WaitReadyRequest>) -> RpcResult<pb::WaitReadyResponse> {
+    async fn wait_ready(
+        &self,
+        req: Request<pb::WaitReadyRequest>,
+    ) -> RpcResult<pb::WaitReadyResponse> {
         let req = req.into_inner();
-        let timeout = req.timeout.ok_or_else(|| Error::invalid("timeout", "is required"))?;
+        let timeout = req
+            .timeout
+            .ok_or_else(|| Error::invalid("timeout", "is required"))?;
         let timeout = convert::duration("timeout", timeout)?;
-        let endpoints = self.provider.wait_ready(&req.name, &req.namespace, timeout).await?;
-        ok(pb::WaitReadyResponse { endpoints: endpoints.into_iter().map(Into::into).collect() })
+        let endpoints = self
+            .provider
+            .wait_ready(&req.name, &req.namespace, timeout)
+            .await?;
+        ok(pb::WaitReadyResponse {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+        })
     }
 
     type LogsStream = BoxStream<'static, std::result::Result<pb::LogEntry, Status>>;
@@ -121,50 +147,102 @@ impl ProviderRpc for ProviderService {
     async fn logs(&self, req: Request<pb::LogsRequest>) -> RpcResult<Self::LogsStream> {
         let request = LogRequest::try_from(req.into_inner())?;
         let stream = self.provider.logs(request).await?;
-        ok(stream.map(|item| item.map(Into::into).map_err(Status::from)).boxed())
+        ok(stream
+            .map(|item| item.map(Into::into).map_err(Status::from))
+            .boxed())
     }
 
-    async fn list_secrets(&self, req: Request<pb::ListSecretsRequest>) -> RpcResult<pb::ListSecretsResponse> {
-        let secrets = self.provider.list_secrets(&req.into_inner().namespace).await?;
-        ok(pb::ListSecretsResponse { secrets: secrets.into_iter().map(Into::into).collect() })
+    async fn list_secrets(
+        &self,
+        req: Request<pb::ListSecretsRequest>,
+    ) -> RpcResult<pb::ListSecretsResponse> {
+        let secrets = self
+            .provider
+            .list_secrets(&req.into_inner().namespace)
+            .await?;
+        ok(pb::ListSecretsResponse {
+            secrets: secrets.into_iter().map(Into::into).collect(),
+        })
     }
 
-    async fn create_secret(&self, req: Request<pb::CreateSecretRequest>) -> RpcResult<pb::CreateSecretResponse> {
-        self.provider.create_secret(convert::secret(req.into_inner().secret)?).await?;
+    async fn create_secret(
+        &self,
+        req: Request<pb::CreateSecretRequest>,
+    ) -> RpcResult<pb::CreateSecretResponse> {
+        self.provider
+            .create_secret(convert::secret(req.into_inner().secret)?)
+            .await?;
         ok(pb::CreateSecretResponse {})
     }
 
-    async fn update_secret(&self, req: Request<pb::UpdateSecretRequest>) -> RpcResult<pb::UpdateSecretResponse> {
-        self.provider.update_secret(convert::secret(req.into_inner().secret)?).await?;
+    async fn update_secret(
+        &self,
+        req: Request<pb::UpdateSecretRequest>,
+    ) -> RpcResult<pb::UpdateSecretResponse> {
+        self.provider
+            .update_secret(convert::secret(req.into_inner().secret)?)
+            .await?;
         ok(pb::UpdateSecretResponse {})
     }
 
-    async fn delete_secret(&self, req: Request<pb::DeleteSecretRequest>) -> RpcResult<pb::DeleteSecretResponse> {
+    async fn delete_secret(
+        &self,
+        req: Request<pb::DeleteSecretRequest>,
+    ) -> RpcResult<pb::DeleteSecretResponse> {
         let req = req.into_inner();
-        self.provider.delete_secret(&req.name, &req.namespace).await?;
+        self.provider
+            .delete_secret(&req.name, &req.namespace)
+            .await?;
         ok(pb::DeleteSecretResponse {})
     }
 
-    async fn list_namespaces(&self, _: Request<pb::ListNamespacesRequest>) -> RpcResult<pb::ListNamespacesResponse> {
-        ok(pb::ListNamespacesResponse { namespaces: self.provider.list_namespaces().await? })
+    async fn list_namespaces(
+        &self,
+        _: Request<pb::ListNamespacesRequest>,
+    ) -> RpcResult<pb::ListNamespacesResponse> {
+        ok(pb::ListNamespacesResponse {
+            namespaces: self.provider.list_namespaces().await?,
+        })
     }
 
-    async fn get_namespace(&self, req: Request<pb::GetNamespaceRequest>) -> RpcResult<pb::Namespace> {
-        ok(self.provider.get_namespace(&req.into_inner().name).await?.into())
+    async fn get_namespace(
+        &self,
+        req: Request<pb::GetNamespaceRequest>,
+    ) -> RpcResult<pb::Namespace> {
+        ok(self
+            .provider
+            .get_namespace(&req.into_inner().name)
+            .await?
+            .into())
     }
 
-    async fn create_namespace(&self, req: Request<pb::CreateNamespaceRequest>) -> RpcResult<pb::CreateNamespaceResponse> {
-        self.provider.create_namespace(convert::namespace(req.into_inner().namespace)?).await?;
+    async fn create_namespace(
+        &self,
+        req: Request<pb::CreateNamespaceRequest>,
+    ) -> RpcResult<pb::CreateNamespaceResponse> {
+        self.provider
+            .create_namespace(convert::namespace(req.into_inner().namespace)?)
+            .await?;
         ok(pb::CreateNamespaceResponse {})
     }
 
-    async fn update_namespace(&self, req: Request<pb::UpdateNamespaceRequest>) -> RpcResult<pb::UpdateNamespaceResponse> {
-        self.provider.update_namespace(convert::namespace(req.into_inner().namespace)?).await?;
+    async fn update_namespace(
+        &self,
+        req: Request<pb::UpdateNamespaceRequest>,
+    ) -> RpcResult<pb::UpdateNamespaceResponse> {
+        self.provider
+            .update_namespace(convert::namespace(req.into_inner().namespace)?)
+            .await?;
         ok(pb::UpdateNamespaceResponse {})
     }
 
-    async fn delete_namespace(&self, req: Request<pb::DeleteNamespaceRequest>) -> RpcResult<pb::DeleteNamespaceResponse> {
-        self.provider.delete_namespace(&req.into_inner().name).await?;
+    async fn delete_namespace(
+        &self,
+        req: Request<pb::DeleteNamespaceRequest>,
+    ) -> RpcResult<pb::DeleteNamespaceResponse> {
+        self.provider
+            .delete_namespace(&req.into_inner().name)
+            .await?;
         ok(pb::DeleteNamespaceResponse {})
     }
 }
@@ -185,7 +263,11 @@ impl ProviderHealth {
     /// Health of `provider`, recorded in `reporter`.
     pub fn new(provider: Arc<dyn Provider>, reporter: HealthReporter) -> Self {
         let inner = HealthService::from_health_reporter(reporter.clone());
-        Self { provider, reporter, inner }
+        Self {
+            provider,
+            reporter,
+            inner,
+        }
     }
 
     /// The tonic service, ready for `Server::builder().add_service(..)`.
@@ -235,7 +317,9 @@ impl Health for ProviderHealth {
 pub fn router(provider: Arc<dyn Provider>) -> (Router, HealthReporter) {
     let reporter = HealthReporter::new();
     let health = ProviderHealth::new(provider.clone(), reporter.clone()).into_server();
-    let router = Server::builder().add_service(health).add_service(ProviderService::new(provider).into_server());
+    let router = Server::builder()
+        .add_service(health)
+        .add_service(ProviderService::new(provider).into_server());
     (router, reporter)
 }
 

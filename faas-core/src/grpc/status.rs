@@ -21,7 +21,7 @@
 //! [`FIELD_METADATA`] key (or [`FIELD_METADATA_BIN`] when it is not ASCII) and the kind's name
 //! in [`KIND_METADATA`], so [`Error::field`] and the exact kind survive the hop.
 
-use tonic::metadata::{MetadataValue, AsciiMetadataValue, BinaryMetadataValue};
+use tonic::metadata::{AsciiMetadataValue, BinaryMetadataValue, MetadataValue};
 use tonic::{Code, Status};
 
 use crate::error::{Error, ErrorKind};
@@ -69,9 +69,17 @@ pub const fn kind(code: Code) -> ErrorKind {
 pub fn to_status(err: &Error) -> Status {
     let mut status = Status::new(code(err.kind()), err.message());
     let meta = status.metadata_mut();
-    meta.insert(KIND_METADATA, AsciiMetadataValue::from_static(err.kind().as_str()));
+    meta.insert(
+        KIND_METADATA,
+        AsciiMetadataValue::from_static(err.kind().as_str()),
+    );
     if let Some(field) = err.field() {
-        match AsciiMetadataValue::try_from(field) {
+        // HeaderValue accepts bytes >= 0x80 that `to_str` then rejects: only plain ASCII here.
+        match AsciiMetadataValue::try_from(field)
+            .ok()
+            .filter(|_| field.is_ascii())
+            .ok_or(())
+        {
             Ok(v) => {
                 meta.insert(FIELD_METADATA, v);
             }
@@ -102,7 +110,11 @@ pub fn from_status(status: &Status) -> Error {
     let field = meta
         .get(FIELD_METADATA)
         .and_then(|v| v.to_str().ok().map(str::to_owned))
-        .or_else(|| meta.get_bin(FIELD_METADATA_BIN).and_then(|v| v.to_bytes().ok()).map(|b| String::from_utf8_lossy(&b).into_owned()));
+        .or_else(|| {
+            meta.get_bin(FIELD_METADATA_BIN)
+                .and_then(|v| v.to_bytes().ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        });
     if let Some(field) = field {
         err = err.with_field(field);
     }
@@ -130,7 +142,8 @@ mod tests {
         for k in ErrorKind::ALL {
             assert_eq!(kind(code(k)), k, "{k}");
         }
-        let codes: std::collections::HashSet<i32> = ErrorKind::ALL.iter().map(|k| code(*k) as i32).collect();
+        let codes: std::collections::HashSet<i32> =
+            ErrorKind::ALL.iter().map(|k| code(*k) as i32).collect();
         assert_eq!(codes.len(), ErrorKind::ALL.len(), "two kinds share a code");
     }
 
@@ -149,18 +162,33 @@ mod tests {
         for k in ErrorKind::ALL {
             let err = Error::new(k, "boom").with_field("labels.com.openfaas.scale.min");
             let back = from_status(&to_status(&err));
-            assert_eq!((back.kind(), back.message(), back.field()), (k, "boom", Some("labels.com.openfaas.scale.min")));
+            assert_eq!(
+                (back.kind(), back.message(), back.field()),
+                (k, "boom", Some("labels.com.openfaas.scale.min"))
+            );
         }
         let err = Error::invalid("envVars.ñ", "bad");
         assert_eq!(from_status(&to_status(&err)).field(), Some("envVars.ñ"));
-        assert_eq!(from_status(&to_status(&Error::not_found("x"))).field(), None);
+        assert_eq!(
+            from_status(&to_status(&Error::not_found("x"))).field(),
+            None
+        );
     }
 
     #[test]
     fn foreign_statuses_take_the_kind_from_the_code() {
         let err = Error::from(Status::new(Code::Unavailable, ""));
-        assert_eq!((err.kind(), err.message()), (ErrorKind::Unavailable, "The service is currently unavailable"));
+        assert_eq!(
+            (err.kind(), err.message()),
+            (
+                ErrorKind::Unavailable,
+                "The service is currently unavailable"
+            )
+        );
         let err = Error::from(Status::not_found("gone"));
-        assert_eq!((err.kind(), err.message(), err.field()), (ErrorKind::NotFound, "gone", None));
+        assert_eq!(
+            (err.kind(), err.message(), err.field()),
+            (ErrorKind::NotFound, "gone", None)
+        );
     }
 }
