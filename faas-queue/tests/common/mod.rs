@@ -2,6 +2,7 @@
 //! whose `/function/<name>.<ns>` route runs a few behaviours.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod host;
 pub mod suite;
 
 use std::collections::{HashMap, HashSet};
