@@ -463,9 +463,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = GatewayConfig::load(["gw"], &env(&[("upstream_timeout", "soon")])).unwrap_err();
+        let err = GatewayConfig::load(["gw"], &env(&[("upstream_timeout", "soon")]))
+            .expect_err("must fail");
         assert!(err.to_string().starts_with("upstream_timeout:"), "{err}");
-        let err = GatewayConfig::load(["gw", "--provider", "ftp://x"], &env(&[])).unwrap_err();
+        let err =
+            GatewayConfig::load(["gw", "--provider", "ftp://x"], &env(&[])).expect_err("must fail");
         assert!(err.to_string().starts_with("FAAS_PROVIDER:"), "{err}");
         assert_eq!(
             ProviderSpec::parse("grpc://127.0.0.1:50051"),

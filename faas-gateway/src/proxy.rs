@@ -198,10 +198,10 @@ async fn forward(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     strip_hop_by_hop(&mut parts.headers);
-    if !parts.headers.contains_key(&X_FORWARDED_FOR) {
-        if let Ok(v) = HeaderValue::from_str(&remote.ip().to_string()) {
-            parts.headers.insert(X_FORWARDED_FOR, v);
-        }
+    if !parts.headers.contains_key(&X_FORWARDED_FOR)
+        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
+    {
+        parts.headers.insert(X_FORWARDED_FOR, v);
     }
     if let (false, Some(host)) = (parts.headers.contains_key(&X_FORWARDED_HOST), client_host) {
         parts.headers.insert(X_FORWARDED_HOST, host);

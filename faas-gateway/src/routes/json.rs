@@ -74,14 +74,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse::<ScaleRequest>(br#"{"serviceName":"x","replicas":"two"}"#).unwrap_err();
+        let e = parse::<ScaleRequest>(br#"{"serviceName":"x","replicas":"two"}"#)
+            .expect_err("must fail");
         assert_eq!(field(e), "replicas");
-        let e = parse::<FunctionDeployment>(br#"{"image":"x"}"#).unwrap_err();
+        let e = parse::<FunctionDeployment>(br#"{"image":"x"}"#).expect_err("must fail");
         assert_eq!(field(e), "service");
         let e = parse::<FunctionDeployment>(br#"{"service":"x","image":"y","labels":{"a":1}}"#)
-            .unwrap_err();
+            .expect_err("must fail");
         assert_eq!(field(e), "labels.a");
-        let e = parse::<FunctionDeployment>(b"{not json").unwrap_err();
+        let e = parse::<FunctionDeployment>(b"{not json").expect_err("must fail");
         assert_eq!(field(e), "body");
     }
 }
