@@ -53,6 +53,41 @@ start_docker() {
   export FAAS_TEST_DOCKER=1
 }
 
+# NATS with JetStream on 127.0.0.1 (port $FAAS_NATS_PORT, default 4222; store in
+# $FAAS_RUN_DIR/nats). Installs Debian's nats-server when missing (root only), starts it in the
+# background when nothing answers on the port (log: $FAAS_RUN_DIR/nats.log), waits until it
+# accepts connections, then exports FAAS_TEST_NATS_URL so the NATS tests run.
+start_nats() {
+  local port="${FAAS_NATS_PORT:-4222}" deadline
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if ! command -v nats-server >/dev/null 2>&1; then
+      if [ "$(id -u)" -ne 0 ]; then
+        echo "start_nats: nats-server is not installed and this is not root." >&2
+        echo "  Install it (Debian: sudo apt-get install -y nats-server) and rerun." >&2
+        return 1
+      fi
+      echo "start_nats: installing nats-server" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2 || return 1
+    fi
+    mkdir -p "$FAAS_RUN_DIR/nats"
+    echo "start_nats: starting nats-server -js on 127.0.0.1:$port (log: $FAAS_RUN_DIR/nats.log)" >&2
+    nohup nats-server -a 127.0.0.1 -p "$port" -js -sd "$FAAS_RUN_DIR/nats" >>"$FAAS_RUN_DIR/nats.log" 2>&1 &
+    echo $! >"$FAAS_RUN_DIR/nats.pid"
+    deadline=$((SECONDS + 30))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "start_nats: nats-server did not accept connections within 30 s; last log lines:" >&2
+        tail -n 20 "$FAAS_RUN_DIR/nats.log" >&2
+        return 1
+      fi
+      sleep 0.1
+    done
+  fi
+  export FAAS_TEST_NATS_URL="nats://127.0.0.1:$port"
+}
+
 start_services() {
   start_docker
+  start_nats
 }
