@@ -479,3 +479,277 @@ pub fn function_namespace(ns: &FunctionNamespace) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    /// The field an invalid input names, or `None` when accepted.
+    fn field(r: Result<()>) -> Option<String> {
+        r.err().map(|e| {
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+            e.field().unwrap_or("<none>").to_owned()
+        })
+    }
+
+    #[test]
+    fn function_names_are_dns_labels_at_their_edges() {
+        let ok = ["a", "0", "my-fn", "fn-2", &"a".repeat(63)];
+        for name in ok {
+            assert_eq!(field(function_name("service", name)), None, "{name}");
+        }
+        let bad = [
+            "",
+            &"a".repeat(64),
+            "MyFn",
+            "-fn",
+            "fn-",
+            "my.fn",
+            "my_fn",
+            "fn name",
+            "é",
+        ];
+        for name in bad {
+            assert_eq!(
+                field(function_name("service", name)).as_deref(),
+                Some("service"),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn namespaces_accept_empty_as_the_default() {
+        assert_eq!(field(namespace("namespace", "")), None);
+        assert_eq!(field(namespace("namespace", &"n".repeat(63))), None);
+        for bad in [&"n".repeat(64), "Dev", "-dev", "dev-", "dev.team"] {
+            assert_eq!(
+                field(namespace("namespace", bad)).as_deref(),
+                Some("namespace"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_names_are_dns_subdomains() {
+        for ok in ["api-key", "a.b.c", &"s".repeat(253)] {
+            assert_eq!(field(secret_name("name", ok)), None, "{ok}");
+        }
+        for bad in ["", &"s".repeat(254), "Api", "a..b", "a.-b", ".a", "a."] {
+            assert_eq!(
+                field(secret_name("name", bad)).as_deref(),
+                Some("name"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_keys_may_have_a_dns_prefix() {
+        for ok in [
+            "app",
+            "com.openfaas.scale.min",
+            "example.com/team",
+            "a/B_c-d.e",
+            "faas_function",
+        ] {
+            assert_eq!(field(metadata_key("labels.k", ok)), None, "{ok}");
+        }
+        let long_name = format!("example.com/{}", "n".repeat(64));
+        for bad in [
+            "",
+            "/name",
+            "Example.com/name",
+            "a/",
+            "-app",
+            "app-",
+            "a b",
+            &long_name,
+            "a/b/c",
+        ] {
+            assert_eq!(
+                field(metadata_key("labels.k", bad)).as_deref(),
+                Some("labels.k"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(field(label_value("labels.k", "")), None);
+        assert_eq!(field(label_value("labels.k", "Value_1.x")), None);
+        assert!(field(label_value("labels.k", &"v".repeat(64))).is_some());
+        assert!(field(label_value("labels.k", "has space")).is_some());
+    }
+
+    #[test]
+    fn env_names() {
+        for ok in ["PATH", "write_debug", "a.b-c", "_x"] {
+            assert_eq!(field(env_name("envVars", ok)), None, "{ok}");
+        }
+        for bad in ["", "1ABC", "A=B", "A B", &"E".repeat(256)] {
+            assert!(field(env_name("envVars", bad)).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn image_references() {
+        let digest = format!("alpine@sha256:{}", "a".repeat(64));
+        let full = format!(
+            "localhost:5000/team/fn:1.0@sha256:{}",
+            "0123456789abcdef".repeat(4)
+        );
+        for ok in [
+            "alpine",
+            "alpine:3.20",
+            "ghcr.io/openfaas/nodeinfo:latest",
+            "registry.example.com:5000/team/fn:v1",
+            "localhost:5000/fn",
+            "localhost/fn",
+            "my_org/my__fn-x.y",
+            &digest,
+            &full,
+        ] {
+            assert_eq!(field(image("image", ok)), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "Alpine",
+            "alpine:",
+            "alpine:-tag",
+            "alpine@sha256:short",
+            "alpine@sha256",
+            "registry.example.com:port/fn",
+            "reg..io/fn",
+            "/fn",
+            "fn/",
+            "a___b",
+            "fn:tag with space",
+        ] {
+            assert_eq!(
+                field(image("image", bad)).as_deref(),
+                Some("image"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in [
+            "5Mi", "100m", "0.5", "1", "128M", "1Gi", "1e3", "1E-2", "+2", "2Ki",
+        ] {
+            assert_eq!(field(quantity("limits.memory", ok)), None, "{ok}");
+        }
+        for bad in ["", "Mi", "5MB", "1.2.3", ".", "5 Mi", "-1", "1e", "abc"] {
+            assert_eq!(
+                field(quantity("limits.memory", bad)).as_deref(),
+                Some("limits.memory"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replicas_and_scaling_labels() {
+        assert_eq!(field(replicas("replicas", MAX_REPLICAS)), None);
+        assert_eq!(
+            field(replicas("replicas", MAX_REPLICAS + 1)).as_deref(),
+            Some("replicas")
+        );
+        let with = |k: &str, v: &str| FunctionDeployment::new("f", "img").with_label(k, v);
+        assert_eq!(
+            field(deployment(
+                &with(LABEL_SCALE_MIN, "2").with_label(LABEL_SCALE_MAX, "2")
+            )),
+            None
+        );
+        let min_over_max = with(LABEL_SCALE_MIN, "3").with_label(LABEL_SCALE_MAX, "2");
+        assert_eq!(
+            field(deployment(&min_over_max)).as_deref(),
+            Some("labels.com.openfaas.scale.min")
+        );
+        assert_eq!(
+            field(deployment(&with(LABEL_SCALE_MIN, "x"))).as_deref(),
+            Some("labels.com.openfaas.scale.min")
+        );
+        assert_eq!(
+            field(deployment(&with(LABEL_SCALE_MIN, "1001"))).as_deref(),
+            Some("labels.com.openfaas.scale.min")
+        );
+        assert_eq!(
+            field(deployment(&with(LABEL_SCALE_MAX, "0"))).as_deref(),
+            Some("labels.com.openfaas.scale.max")
+        );
+        assert_eq!(
+            field(deployment(&with(LABEL_SCALE_FACTOR, "101"))).as_deref(),
+            Some("labels.com.openfaas.scale.factor")
+        );
+        let scale = ScaleRequest::new("f", "", MAX_REPLICAS + 1);
+        assert_eq!(field(scale_request(&scale)).as_deref(), Some("replicas"));
+        assert_eq!(
+            field(scale_request(&ScaleRequest::new("F", "", 1))).as_deref(),
+            Some("serviceName")
+        );
+    }
+
+    #[test]
+    fn deployments_name_the_nested_field() {
+        let base = || FunctionDeployment::new("f", "img");
+        assert_eq!(field(deployment(&base())), None);
+        assert_eq!(
+            field(deployment(&base().with_env("1X", "v"))).as_deref(),
+            Some("envVars.1X")
+        );
+        assert_eq!(
+            field(deployment(&base().with_secret("Bad"))).as_deref(),
+            Some("secrets[0]")
+        );
+        assert_eq!(
+            field(deployment(&base().with_label("-x", "v"))).as_deref(),
+            Some("labels.-x")
+        );
+        assert_eq!(
+            field(deployment(&base().with_annotation("a b", "v"))).as_deref(),
+            Some("annotations.a b")
+        );
+        let huge = base().with_annotation("big", "x".repeat(MAX_ANNOTATIONS_BYTES));
+        assert_eq!(field(deployment(&huge)).as_deref(), Some("annotations"));
+        let mut limited = base();
+        limited.limits = Some(FunctionResources {
+            cpu: "lots".into(),
+            ..Default::default()
+        });
+        assert_eq!(field(deployment(&limited)).as_deref(), Some("limits.cpu"));
+        let mut constrained = base();
+        constrained.constraints = vec![" ".into()];
+        assert_eq!(
+            field(deployment(&constrained)).as_deref(),
+            Some("constraints[0]")
+        );
+        assert_eq!(
+            field(deployment(&base().with_namespace("Dev"))).as_deref(),
+            Some("namespace")
+        );
+    }
+
+    #[test]
+    fn secrets_and_namespaces() {
+        assert_eq!(field(secret(&Secret::new("s", "", "v"))), None);
+        let big = Secret::raw("s", "", vec![0u8; MAX_SECRET_BYTES + 1]);
+        assert_eq!(field(secret(&big)).as_deref(), Some("value"));
+        assert_eq!(
+            field(secret(&Secret::new("s", "-ns", "v"))).as_deref(),
+            Some("namespace")
+        );
+        assert_eq!(
+            field(function_namespace(&FunctionNamespace::new(""))).as_deref(),
+            Some("name")
+        );
+        let mut ns = FunctionNamespace::new("dev");
+        ns.labels.insert("openfaas".into(), "bad value".into());
+        assert_eq!(
+            field(function_namespace(&ns)).as_deref(),
+            Some("labels.openfaas")
+        );
+    }
+}
