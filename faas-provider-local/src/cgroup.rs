@@ -135,7 +135,21 @@ impl Cgroups {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
-                stale.remove();
+                let _ = stale.remove();
+            }
+        }
+    }
+
+    /// Removes the provider's (empty) subtree, after its replicas are gone.
+    pub(crate) fn remove_subtree(&self) {
+        let bases: Vec<&PathBuf> = match self {
+            Cgroups::V2 { base } => vec![base],
+            Cgroups::V1 { memory, cpu } => vec![memory, cpu],
+            Cgroups::None => Vec::new(),
+        };
+        for base in bases {
+            if let Err(e) = fs::remove_dir(base) {
+                tracing::debug!(dir = %base.display(), error = %e, "removing the provider's cgroup subtree");
             }
         }
     }
@@ -214,13 +228,20 @@ impl ReplicaCgroup {
         pids
     }
 
-    /// Removes the (empty) cgroup directories.
-    pub(crate) fn remove(&self) {
+    /// Removes the (empty) cgroup directories; `true` when none is left.
+    pub(crate) fn remove(&self) -> bool {
+        let mut all = true;
         for d in &self.dirs {
-            if let Err(e) = fs::remove_dir(d) {
-                tracing::debug!(dir = %d.display(), error = %e, "removing cgroup");
+            match fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::debug!(dir = %d.display(), error = %e, "removing cgroup");
+                    all = false;
+                }
             }
         }
+        all
     }
 }
 
@@ -251,7 +272,7 @@ pub(crate) fn parse_memory(q: &str) -> Option<u64> {
         .find_map(|(s, m)| q.strip_suffix(s).map(|n| (n, *m)))
         .unwrap_or((q, 1.0));
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v > 0.0).then(|| (v * mult) as u64)
+    (v.is_finite() && v > 0.0).then_some((v * mult) as u64)
 }
 
 /// Millicores in a Kubernetes CPU quantity (`100m`, `0.5`, `2`); `None` if unset or unparsable.
@@ -264,10 +285,11 @@ pub(crate) fn parse_cpu_millis(q: &str) -> Option<u64> {
         Some(m) => m.parse::<f64>().ok()?,
         None => q.parse::<f64>().ok()? * 1000.0,
     };
-    (v.is_finite() && v > 0.0).then(|| v.ceil() as u64)
+    (v.is_finite() && v > 0.0).then_some(v.ceil() as u64)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

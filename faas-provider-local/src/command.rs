@@ -62,6 +62,7 @@ pub(crate) fn check(d: &FunctionDeployment, search_path: &str) -> Result<(), Err
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::DEFAULT_FUNCTION_PATH;

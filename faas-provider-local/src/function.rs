@@ -197,6 +197,11 @@ impl Function {
         matches!(tokio::time::timeout(timeout, all).await, Ok(v) if v.iter().all(|b| *b))
     }
 
+    /// Removes the replicas' cgroups; `true` when all are gone (for `Drop`).
+    pub(crate) fn remove_cgroups(&self) -> bool {
+        lock(&self.replicas).iter().all(|r| r.remove_cgroup())
+    }
+
     /// Kills every replica at once (for `Drop`).
     pub(crate) fn kill_all_now(&self) {
         for r in lock(&self.replicas).iter_mut() {

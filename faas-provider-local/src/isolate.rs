@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// Where OpenFaaS functions read their secrets.
 pub(crate) const SECRETS_DIR: &str = faas_core::SECRETS_MOUNT_PATH;
 
+/// The secrets a replica mounts: name and value.
+pub(crate) type SecretFiles = [(String, Vec<u8>)];
+
 /// Everything the child needs, prepared before `fork`.
 #[derive(Default)]
 pub(crate) struct Plan {
@@ -60,7 +63,7 @@ impl Plan {
     /// `(scratch dir, secrets)`, isolates the mount namespace.
     pub(crate) fn new(
         cgroup_dirs: &[std::path::PathBuf],
-        mounts: Option<(&Path, &[(String, Vec<u8>)])>,
+        mounts: Option<(&Path, &SecretFiles)>,
     ) -> io::Result<Self> {
         let cgroup_procs = cgroup_dirs
             .iter()

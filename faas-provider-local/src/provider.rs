@@ -180,6 +180,7 @@ impl LocalProvider {
             futures::future::join_all(all.into_iter().map(|r| r.stop(grace))).await;
         }))
         .await;
+        self.cgroups.remove_subtree();
     }
 
     fn check_running(&self) -> Result<()> {
@@ -288,9 +289,18 @@ impl LocalProvider {
 
 impl Drop for LocalProvider {
     fn drop(&mut self) {
-        for f in lock(&self.functions).values() {
+        let functions: Vec<Arc<Function>> = lock(&self.functions).drain().map(|(_, f)| f).collect();
+        for f in &functions {
             f.kill_all_now();
         }
+        // The killed processes leave their cgroups within moments; removal is best effort.
+        for _ in 0..50 {
+            if functions.iter().all(|f| f.remove_cgroups()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.cgroups.remove_subtree();
     }
 }
 

@@ -239,7 +239,8 @@ impl Replica {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let pids = self.cgroup.pids();
-            if pids.is_empty() {
+            // Exiting processes can keep a cgroup busy for a moment after they leave its list.
+            if pids.is_empty() && self.cgroup.remove() {
                 break;
             }
             for pid in pids {
@@ -247,12 +248,16 @@ impl Replica {
                 let _ = nix_kill(pid);
             }
             if tokio::time::Instant::now() > deadline {
-                tracing::warn!(instance = %self.instance, "processes survive SIGKILL");
+                tracing::warn!(instance = %self.instance, "processes survive SIGKILL or the cgroup stays busy");
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        self.cgroup.remove();
+    }
+
+    /// Removes the cgroup if its processes are gone; `true` when it is.
+    pub(crate) fn remove_cgroup(&self) -> bool {
+        self.cgroup.pids().is_empty() && self.cgroup.remove()
     }
 
     /// Synchronous best effort for `Drop`: kill everything in the cgroup, stop the watchdog task.

@@ -566,6 +566,8 @@ async fn logs_keep_stderr_follow_tail_and_a_100k_line() {
 #[tokio::test]
 async fn restart_restores_functions_replicas_and_secrets_from_the_data_dir() {
     let dir = tempdir();
+    let marker = format!("FAAS_TEST_MARKER=restart-{}", std::process::id());
+    let (mk, mv) = marker.split_once('=').unwrap();
     {
         let p = provider(dir.path()).await;
         p.create_namespace(FunctionNamespace::new("keep"))
@@ -574,16 +576,30 @@ async fn restart_restores_functions_replicas_and_secrets_from_the_data_dir() {
         p.create_secret(Secret::new("tok", "keep", "tok-value"))
             .await
             .unwrap();
-        p.deploy(http_fn("web").with_namespace("keep").with_secret("tok"))
-            .await
-            .unwrap();
+        p.deploy(
+            http_fn("web")
+                .with_namespace("keep")
+                .with_secret("tok")
+                .with_env(mk, mv),
+        )
+        .await
+        .unwrap();
         p.deploy(FunctionDeployment::new("wc", "img").with_env_process("wc -c"))
             .await
             .unwrap();
         p.scale(ScaleRequest::new("wc", "", 2)).await.unwrap();
         p.wait_ready("web", "keep", READY).await.unwrap();
+        let deadline = tokio::time::Instant::now() + READY;
+        while pids_with_marker(&marker).is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "http function process not seen"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         // Dropped without shutdown: Drop kills the processes; state is on disk.
     }
+    assert_no_processes(&marker).await;
     let p = provider(dir.path()).await;
     assert_eq!(
         p.list_namespaces().await.unwrap(),
