@@ -89,8 +89,7 @@ impl Receiver {
     }
 
     pub fn all(&self) -> Vec<Callback> {
-        let own = self.got.lock().expect("lock").clone();
-        own
+        self.got.lock().expect("lock").clone()
     }
 
     pub fn count(&self) -> usize {
