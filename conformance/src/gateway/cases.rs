@@ -397,6 +397,15 @@ pub async fn async_invoke(ctx: &GwCtx) -> CheckResult {
     if unsupported_status(r.status) || r.status == StatusCode::SERVICE_UNAVAILABLE {
         return Err(Failure::skipped(format!("the gateway does not serve async invocation (POST {path} answered {})", r.status)));
     }
+    if r.status == StatusCode::UNAUTHORIZED {
+        // A default-deny gateway answers 401 on routes it does not have: ask again with
+        // credentials (with no callback) to tell "not served" from "served behind auth".
+        let probe = ctx.call(ctx.sys(Method::POST, &path).body("probe"), "GW-14", "POST /async-function with credentials").await?;
+        if unsupported_status(probe.status) || probe.status == StatusCode::SERVICE_UNAVAILABLE {
+            return Err(Failure::skipped(format!("the gateway does not serve async invocation (POST {path} answered 401 without and {} with credentials)", probe.status)));
+        }
+        fail!("GW-14", "POST {path} needs credentials (401 without, {} with); /async-function is public in OpenFaaS", probe.status);
+    }
     ensure!(r.status == StatusCode::ACCEPTED, "GW-14", "POST {path} answered {}, expected 202", r.status);
     ensure!(r.header("x-call-id").is_some_and(|v| !v.is_empty()), "GW-14", "the 202 lacks X-Call-Id");
     let got = tokio::time::timeout(ctx.options.settle_timeout.max(Duration::from_secs(1)), cb.received.recv()).await;
