@@ -2,7 +2,7 @@
 //!
 //! Credentials are looked up in order: the OpenFaaS secret files `basic-auth-user` and
 //! `basic-auth-password` in `secret_mount_path`; credentials given in the environment;
-//! `<data-dir>/secrets/basic-auth-{user,password}` from an earlier start; and otherwise a
+//! `<data-dir>/gateway/basic-auth-{user,password}` from an earlier start; and otherwise a
 //! fresh 32-character password for user `admin`, written there with mode 0600.
 
 use std::fmt;
@@ -123,7 +123,7 @@ impl Credentials {
                 CredentialOrigin::Environment,
             ));
         }
-        let dir = config.data_dir.join("secrets");
+        let dir = config.data_dir.join("gateway");
         let password_path = dir.join(PASSWORD_FILE);
         if let Some(creds) = read_pair(&dir)? {
             return Ok((creds, CredentialOrigin::Stored(password_path)));

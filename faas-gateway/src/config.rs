@@ -165,7 +165,7 @@ impl Default for GatewayConfig {
     after_help = "Durations accept integer seconds (\"30\") or Go durations (\"1m5s\", \"500ms\").\n\
                   Basic auth credentials: <secret_mount_path>/basic-auth-user and basic-auth-password, else \
                   FAAS_BASIC_AUTH_USER / FAAS_BASIC_AUTH_PASSWORD, else a password generated on first start \
-                  and stored in <data-dir>/secrets/basic-auth-password (user: admin)."
+                  and stored in <data-dir>/gateway/basic-auth-password (user: admin)."
 )]
 struct Cli {
     /// Address to listen on [env: FAAS_LISTEN] [default: 127.0.0.1:8080]

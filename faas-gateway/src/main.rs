@@ -3,7 +3,8 @@
 
 use anyhow::Context as _;
 use faas_gateway::auth::{CredentialOrigin, Credentials};
-use faas_gateway::{AppState, GatewayConfig, Source, config::ConfigError, provider, serve};
+use faas_gateway::provider::Backend;
+use faas_gateway::{AppState, GatewayConfig, Source, config::ConfigError, serve};
 
 /// The process environment: the only place the gateway reads it.
 struct ProcessEnv;
@@ -49,17 +50,18 @@ async fn main() -> anyhow::Result<()> {
         );
         None
     };
-    let provider = provider::connect(&config)
+    let backend = Backend::connect(&config)
         .await
         .context("starting the provider")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let state = AppState::new(config, provider, credentials)
+    let state = AppState::new(config, backend.provider(), credentials)
         .await
         .context("asking the provider for its info")?;
     tracing::info!(listen = %listener.local_addr()?, provider = %state.provider_info().provider, "gateway listening");
     serve(listener, state, shutdown_signal()).await?;
+    backend.shutdown().await;
     tracing::info!("gateway stopped");
     Ok(())
 }

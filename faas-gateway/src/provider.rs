@@ -1,35 +1,86 @@
-//! Builds the configured backend as an `Arc<DynProvider>`.
+//! Builds the configured backend.
 
-use std::path::Path;
+use std::fmt;
 use std::sync::Arc;
 
 use faas_core::DynProvider;
 use faas_core::memory::{MemoryConfig, MemoryProvider};
+use faas_provider_local::{LocalConfig, LocalProvider};
 
 use crate::config::{GatewayConfig, ProviderSpec};
 
-/// Connects to (or starts) the provider `config.provider` names.
-pub async fn connect(config: &GatewayConfig) -> Result<Arc<DynProvider>, faas_core::Error> {
-    match &config.provider {
-        ProviderSpec::Memory => {
-            let limit = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
-            Ok(Arc::new(MemoryProvider::with_config(
-                MemoryConfig::default().with_max_body_bytes(limit),
-            )))
-        }
-        ProviderSpec::Local => local(&config.data_dir).await,
-        ProviderSpec::Grpc(url) => grpc(url).await,
+/// The running backend: the provider the gateway calls, plus what must be stopped at exit.
+pub struct Backend {
+    provider: Arc<DynProvider>,
+    local: Option<Arc<LocalProvider>>,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
     }
 }
 
-async fn local(_data_dir: &Path) -> Result<Arc<DynProvider>, faas_core::Error> {
-    Err(faas_core::Error::unsupported(
-        "the local provider is not built into this gateway yet; start with --provider memory or grpc://host:port",
+impl Backend {
+    /// Connects to (or starts) the provider `config.provider` names. The local provider keeps
+    /// its state in `config.data_dir` and restores recorded functions.
+    pub async fn connect(config: &GatewayConfig) -> Result<Self, faas_core::Error> {
+        match &config.provider {
+            ProviderSpec::Memory => {
+                let limit = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
+                let memory =
+                    MemoryProvider::with_config(MemoryConfig::default().with_max_body_bytes(limit));
+                Ok(Self {
+                    provider: Arc::new(memory),
+                    local: None,
+                })
+            }
+            ProviderSpec::Local => {
+                let local = Arc::new(LocalProvider::new(LocalConfig::new(&config.data_dir)).await?);
+                tracing::info!(
+                    data_dir = %config.data_dir.display(),
+                    isolated = local.isolated(),
+                    limits_enforced = local.limits_enforced(),
+                    "local provider started"
+                );
+                Ok(Self {
+                    provider: local.clone(),
+                    local: Some(local),
+                })
+            }
+            ProviderSpec::Grpc(url) => Ok(Self {
+                provider: grpc(url).await?,
+                local: None,
+            }),
+        }
+    }
+
+    /// The provider to hand to [`crate::AppState::new`].
+    pub fn provider(&self) -> Arc<DynProvider> {
+        Arc::clone(&self.provider)
+    }
+
+    /// Stops what the gateway started (the local provider's function processes).
+    pub async fn shutdown(&self) {
+        if let Some(local) = &self.local {
+            local.shutdown().await;
+        }
+    }
+}
+
+#[cfg(feature = "grpc")]
+async fn grpc(url: &str) -> Result<Arc<DynProvider>, faas_core::Error> {
+    use faas_core::grpc::{RemoteConfig, RemoteProvider};
+    Ok(Arc::new(
+        RemoteProvider::connect(RemoteConfig::new(url)).await?,
     ))
 }
 
+#[cfg(not(feature = "grpc"))]
 async fn grpc(url: &str) -> Result<Arc<DynProvider>, faas_core::Error> {
     Err(faas_core::Error::unsupported(format!(
-        "the gRPC provider client is not built into this gateway yet ({url})"
+        "this gateway was built without the `grpc` feature, so it cannot reach {url}"
     )))
 }
