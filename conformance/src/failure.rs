@@ -22,12 +22,17 @@ pub enum Failure {
 impl Failure {
     /// A failure of `clause`.
     pub fn failed(clause: &'static str, message: impl Into<String>) -> Self {
-        Failure::Failed { clause, message: message.into() }
+        Failure::Failed {
+            clause,
+            message: message.into(),
+        }
     }
 
     /// A skip with `reason`.
     pub fn skipped(reason: impl Into<String>) -> Self {
-        Failure::Skipped { reason: reason.into() }
+        Failure::Skipped {
+            reason: reason.into(),
+        }
     }
 }
 

@@ -26,11 +26,16 @@
 //! Or as one `#[test]` per check in a provider crate's `tests/conformance.rs`, so
 //! `cargo test -p my-provider scale::` runs only the scale checks:
 //!
-//! ```ignore
-//! async fn factory() -> faas_conformance::provider::FactoryResult {
-//!     Ok(faas_conformance::provider::Target::new(std::sync::Arc::new(MyProvider::new())))
+//! ```no_run
+//! use std::sync::Arc;
+//! use faas_conformance::provider::{FactoryResult, Target};
+//!
+//! async fn factory() -> FactoryResult {
+//!     // Your provider here; MemoryProvider is the reference implementation.
+//!     Ok(Target::new(Arc::new(faas_core::memory::MemoryProvider::new())))
 //! }
 //! faas_conformance::provider_tests!(factory);
+//! # fn main() {}
 //! ```
 //!
 //! Checks for capabilities `info()` declares absent are reported SKIPPED with the reason; the

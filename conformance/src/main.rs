@@ -15,7 +15,11 @@ use faas_conformance::report::Report;
 use faas_core::grpc::{RemoteConfig, RemoteProvider};
 
 #[derive(Debug, Parser)]
-#[command(name = "faas-conformance", version, about = "Certify a faas provider (over gRPC) or gateway (over HTTP) against conformance/SPEC.md")]
+#[command(
+    name = "faas-conformance",
+    version,
+    about = "Certify a faas provider (over gRPC) or gateway (over HTTP) against conformance/SPEC.md"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,20 +109,32 @@ struct GatewayArgs {
 fn finish(report: &Report, junit: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     print!("{}", report.table());
     if let Some(path) = junit {
-        std::fs::write(path, report.junit_xml()).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, report.junit_xml())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if report.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn certify_provider(args: ProviderArgs) -> anyhow::Result<ExitCode> {
     let c = &args.common;
     let ready = Duration::from_secs(c.ready_timeout);
-    let mut options = Options::default().with_functions(c.functions()).with_capability_overrides(&args.capability_overrides).map_err(anyhow::Error::msg)?;
+    let mut options = Options::default()
+        .with_functions(c.functions())
+        .with_capability_overrides(&args.capability_overrides)
+        .map_err(anyhow::Error::msg)?;
     options.ready_timeout = ready;
     options.scale_timeout = ready;
     options.filter = c.filter.clone();
     let config = RemoteConfig::new(&args.grpc);
-    let remote = Arc::new(RemoteProvider::connect(config).await.context("connecting to the provider")?);
+    let remote = Arc::new(
+        RemoteProvider::connect(config)
+            .await
+            .context("connecting to the provider")?,
+    );
     let namespace = c.namespace.clone();
     let factory = || {
         let remote = remote.clone();
@@ -148,7 +164,9 @@ async fn certify_gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

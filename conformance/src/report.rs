@@ -60,7 +60,10 @@ pub struct Report {
 impl Report {
     /// An empty report for `suite`.
     pub fn new(suite: impl Into<String>) -> Self {
-        Self { suite: suite.into(), cases: Vec::new() }
+        Self {
+            suite: suite.into(),
+            cases: Vec::new(),
+        }
     }
 
     /// The result of check `id`, if it ran.
@@ -70,7 +73,12 @@ impl Report {
 
     /// How many checks passed, failed and were skipped.
     pub fn counts(&self) -> (usize, usize, usize) {
-        let count = |label| self.cases.iter().filter(|c| c.outcome.label() == label).count();
+        let count = |label| {
+            self.cases
+                .iter()
+                .filter(|c| c.outcome.label() == label)
+                .count()
+        };
         (count("PASSED"), count("FAILED"), count("SKIPPED"))
     }
 
@@ -81,14 +89,26 @@ impl Report {
 
     /// The failed checks.
     pub fn failures(&self) -> impl Iterator<Item = &CaseReport> {
-        self.cases.iter().filter(|c| matches!(c.outcome, Outcome::Failed(_)))
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
     }
 
     /// A plain-text table: id, clause, result, time, reason; then a summary line.
     pub fn table(&self) -> String {
-        let id_w = self.cases.iter().map(|c| c.id.len()).max().unwrap_or(2).max(2);
+        let id_w = self
+            .cases
+            .iter()
+            .map(|c| c.id.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
         let mut out = String::new();
-        let _ = writeln!(out, "{:<id_w$}  {:<7}  {:<7}  {:>8}  REASON", "ID", "CLAUSE", "RESULT", "TIME");
+        let _ = writeln!(
+            out,
+            "{:<id_w$}  {:<7}  {:<7}  {:>8}  REASON",
+            "ID", "CLAUSE", "RESULT", "TIME"
+        );
         for c in &self.cases {
             let reason = c.outcome.reason().replace('\n', " ");
             let _ = writeln!(
@@ -166,8 +186,14 @@ mod tests {
         let mut r = Report::new("provider memory");
         for (id, outcome) in [
             ("a::ok", Outcome::Passed),
-            ("b::bad", Outcome::Failed("DEP-1: lost <labels> & more".into())),
-            ("c::skip", Outcome::Skipped("provider declares `logs: false`".into())),
+            (
+                "b::bad",
+                Outcome::Failed("DEP-1: lost <labels> & more".into()),
+            ),
+            (
+                "c::skip",
+                Outcome::Skipped("provider declares `logs: false`".into()),
+            ),
         ] {
             r.cases.push(CaseReport {
                 id: id.into(),
@@ -183,17 +209,32 @@ mod tests {
     #[test]
     fn table_lists_every_case_and_a_summary() {
         let t = sample().table();
-        assert!(t.contains("b::bad   DEP-1    FAILED      1.50s  DEP-1: lost <labels> & more"), "{t}");
+        assert!(
+            t.contains("b::bad   DEP-1    FAILED      1.50s  DEP-1: lost <labels> & more"),
+            "{t}"
+        );
         assert!(t.contains("SKIPPED"));
-        assert!(t.ends_with("provider memory: 1 passed, 1 failed, 1 skipped\n"), "{t}");
+        assert!(
+            t.ends_with("provider memory: 1 passed, 1 failed, 1 skipped\n"),
+            "{t}"
+        );
         assert!(!sample().is_success());
     }
 
     #[test]
     fn junit_escapes_and_counts() {
         let x = sample().junit_xml();
-        assert!(x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""), "{x}");
-        assert!(x.contains("<failure message=\"DEP-1: lost &lt;labels&gt; &amp; more\"/>"), "{x}");
-        assert!(x.contains("<skipped message=\"provider declares `logs: false`\"/>"), "{x}");
+        assert!(
+            x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            "{x}"
+        );
+        assert!(
+            x.contains("<failure message=\"DEP-1: lost &lt;labels&gt; &amp; more\"/>"),
+            "{x}"
+        );
+        assert!(
+            x.contains("<skipped message=\"provider declares `logs: false`\"/>"),
+            "{x}"
+        );
     }
 }

@@ -33,7 +33,9 @@ where
         };
         let now = Instant::now();
         if now >= end {
-            return Err(format!("not reached within {deadline:?}; last observed: {last}"));
+            return Err(format!(
+                "not reached within {deadline:?}; last observed: {last}"
+            ));
         }
         tokio::time::sleep(delay.min(end - now)).await;
         delay = (delay * 2).min(Duration::from_millis(500));
@@ -50,7 +52,13 @@ mod tests {
         let got = eventually(Duration::from_secs(5), || {
             n += 1;
             let n = n;
-            async move { if n >= 3 { Probe::Done(n) } else { Probe::Pending(format!("n={n}")) } }
+            async move {
+                if n >= 3 {
+                    Probe::Done(n)
+                } else {
+                    Probe::Pending(format!("n={n}"))
+                }
+            }
         })
         .await;
         assert_eq!(got, Ok(3));
@@ -65,7 +73,9 @@ mod tests {
             async move { Probe::Pending(format!("n={n}")) }
         })
         .await;
-        let err = got.unwrap_err();
+        let Err(err) = got else {
+            panic!("expected a timeout")
+        };
         assert!(err.contains("last observed: n="), "{err}");
         assert!(n > 3 && n < 50, "polled {n} times");
     }

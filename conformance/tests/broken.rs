@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use faas_conformance::provider::{self, FactoryResult, Options, Target};
 use faas_conformance::report::{CaseReport, Outcome};
-use faas_core::memory::{MemoryConfig, MemoryProvider};
 use faas_core::Capabilities;
+use faas_core::memory::{MemoryConfig, MemoryProvider};
 
 mod support;
 use support::{Broken, Fault};
@@ -19,7 +19,10 @@ fn options() -> Options {
 
 async fn check(fault: Fault, id: &str) -> CaseReport {
     let factory = move || async move {
-        FactoryResult::Ok(Target::new(Arc::new(Broken { inner: MemoryProvider::new(), fault })))
+        FactoryResult::Ok(Target::new(Arc::new(Broken {
+            inner: MemoryProvider::new(),
+            fault,
+        })))
     };
     match provider::run_one(factory, id, &options()).await {
         Some(r) => r,
@@ -29,7 +32,11 @@ async fn check(fault: Fault, id: &str) -> CaseReport {
 
 fn assert_failed(r: &CaseReport, clause: &str) {
     match &r.outcome {
-        Outcome::Failed(reason) => assert!(reason.starts_with(clause), "{}: reason {reason:?} does not cite {clause}", r.id),
+        Outcome::Failed(reason) => assert!(
+            reason.starts_with(clause),
+            "{}: reason {reason:?} does not cite {clause}",
+            r.id
+        ),
         other => panic!("{} should have FAILED, got {other:?}", r.id),
     }
 }
@@ -42,8 +49,15 @@ fn assert_passed(r: &CaseReport) {
 async fn lost_labels_fail_the_field_checks() {
     let r = check(Fault::LosesLabels, "deploy::get_shows_every_field").await;
     assert_failed(&r, "DEP-1");
-    assert!(r.outcome.reason().contains("labels.upstream_uri"), "{:?}", r.outcome);
-    assert_failed(&check(Fault::LosesLabels, "deploy::list_matches_get").await, "DEP-4");
+    assert!(
+        r.outcome.reason().contains("labels.upstream_uri"),
+        "{:?}",
+        r.outcome
+    );
+    assert_failed(
+        &check(Fault::LosesLabels, "deploy::list_matches_get").await,
+        "DEP-4",
+    );
     assert_passed(&check(Fault::LosesLabels, "missing::get").await);
 }
 
@@ -51,14 +65,26 @@ async fn lost_labels_fail_the_field_checks() {
 async fn a_wrong_error_kind_for_a_missing_function_fails_nf1() {
     let r = check(Fault::WrongKindForMissing, "missing::get").await;
     assert_failed(&r, "NF-1");
-    assert!(r.outcome.reason().contains("expected not_found, got internal"), "{:?}", r.outcome);
-    assert_failed(&check(Fault::WrongKindForMissing, "delete::removes_everything").await, "DEL-1");
+    assert!(
+        r.outcome
+            .reason()
+            .contains("expected not_found, got internal"),
+        "{:?}",
+        r.outcome
+    );
+    assert_failed(
+        &check(Fault::WrongKindForMissing, "delete::removes_everything").await,
+        "DEL-1",
+    );
     assert_passed(&check(Fault::WrongKindForMissing, "deploy::get_shows_every_field").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claimed_capability_it_lacks_fails_its_check() {
-    assert_failed(&check(Fault::ClaimsFollowItLacks, "logs::follow_streams_new_lines").await, "LOG-2");
+    assert_failed(
+        &check(Fault::ClaimsFollowItLacks, "logs::follow_streams_new_lines").await,
+        "LOG-2",
+    );
     assert_passed(&check(Fault::ClaimsFollowItLacks, "logs::contain_watchdog_lines").await);
 }
 
@@ -66,14 +92,24 @@ async fn a_claimed_capability_it_lacks_fails_its_check() {
 async fn an_undeclared_capability_that_works_fails_cap1_and_skips_its_checks() {
     let r = check(Fault::ScalesWhileUndeclared, "unsupported::scale").await;
     assert_failed(&r, "CAP-1");
-    assert!(r.outcome.reason().contains("expected unsupported, got Ok"), "{:?}", r.outcome);
+    assert!(
+        r.outcome.reason().contains("expected unsupported, got Ok"),
+        "{:?}",
+        r.outcome
+    );
     let r = check(Fault::ScalesWhileUndeclared, "scale::to_n").await;
-    assert_eq!(r.outcome, Outcome::Skipped("provider declares `scale: false`".into()));
+    assert_eq!(
+        r.outcome,
+        Outcome::Skipped("provider declares `scale: false`".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_requests_fail_dep3() {
-    assert_failed(&check(Fault::InventsRequests, "deploy::invents_nothing").await, "DEP-3");
+    assert_failed(
+        &check(Fault::InventsRequests, "deploy::invents_nothing").await,
+        "DEP-3",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,17 +130,37 @@ async fn a_smaller_honest_provider_skips_with_reasons_and_passes_unsupported() {
     print!("{}", report.table());
     assert!(report.is_success(), "{}", report.table());
     let outcome = |id: &str| report.get(id).map(|c| c.outcome.clone());
-    assert_eq!(outcome("secrets::crud"), Some(Outcome::Skipped("provider declares `secrets: false`".into())));
-    assert_eq!(outcome("logs::follow_streams_new_lines"), Some(Outcome::Skipped("provider declares `logs_can_follow: false`".into())));
-    for id in ["unsupported::secrets", "unsupported::secrets_can_update", "unsupported::logs_can_follow", "unsupported::namespaces_can_mutate"] {
+    assert_eq!(
+        outcome("secrets::crud"),
+        Some(Outcome::Skipped(
+            "provider declares `secrets: false`".into()
+        ))
+    );
+    assert_eq!(
+        outcome("logs::follow_streams_new_lines"),
+        Some(Outcome::Skipped(
+            "provider declares `logs_can_follow: false`".into()
+        ))
+    );
+    for id in [
+        "unsupported::secrets",
+        "unsupported::secrets_can_update",
+        "unsupported::logs_can_follow",
+        "unsupported::namespaces_can_mutate",
+    ] {
         assert_eq!(outcome(id), Some(Outcome::Passed), "{id}");
     }
-    assert!(matches!(outcome("unsupported::scale"), Some(Outcome::Skipped(_))));
+    assert!(matches!(
+        outcome("unsupported::scale"),
+        Some(Outcome::Skipped(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capability_overrides_skip_checks_without_expecting_unsupported() {
-    let options = options().with_capability_overrides("logs=false").unwrap_or_else(|e| panic!("{e}"));
+    let options = options()
+        .with_capability_overrides("logs=false")
+        .unwrap_or_else(|e| panic!("{e}"));
     let factory = || async { FactoryResult::Ok(Target::new(Arc::new(MemoryProvider::new()))) };
     let r = provider::run_one(factory, "logs::contain_watchdog_lines", &options).await;
     assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));

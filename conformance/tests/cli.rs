@@ -14,8 +14,12 @@ mod support;
 use support::{Broken, Fault};
 
 async fn serve(provider: Arc<dyn Provider>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_with_shutdown(provider, listener, async {
         let _ = stopped.await;
@@ -48,25 +52,64 @@ async fn certifies_a_conforming_provider_and_writes_junit() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.starts_with("ID "), "{stdout}");
     assert!(stdout.contains("deploy::get_shows_every_field"), "{stdout}");
-    let dep1 = stdout.lines().find(|l| l.starts_with("deploy::get_shows_every_field ")).unwrap_or_default();
-    assert_eq!(dep1.split_whitespace().take(3).collect::<Vec<_>>(), ["deploy::get_shows_every_field", "DEP-1", "PASSED"], "{stdout}");
-    assert!(stdout.contains("unsupported::logs") && stdout.contains("SKIPPED"), "{stdout}");
-    assert!(stdout.contains("provider faas-memory: 45 passed, 0 failed, 8 skipped"), "{stdout}");
+    let dep1 = stdout
+        .lines()
+        .find(|l| l.starts_with("deploy::get_shows_every_field "))
+        .unwrap_or_default();
+    assert_eq!(
+        dep1.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["deploy::get_shows_every_field", "DEP-1", "PASSED"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unsupported::logs") && stdout.contains("SKIPPED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("provider faas-memory: 45 passed, 0 failed, 8 skipped"),
+        "{stdout}"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("reading junit: {e}"));
-    assert!(xml.contains("<testsuite name=\"provider faas-memory\" tests=\"53\" failures=\"0\" skipped=\"8\""), "{xml}");
+    assert!(
+        xml.contains(
+            "<testsuite name=\"provider faas-memory\" tests=\"53\" failures=\"0\" skipped=\"8\""
+        ),
+        "{xml}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_loses_labels_fails_with_exit_status_1() {
-    let broken = Broken { inner: MemoryProvider::new(), fault: Fault::LosesLabels };
+    let broken = Broken {
+        inner: MemoryProvider::new(),
+        fault: Fault::LosesLabels,
+    };
     let (endpoint, _stop) = serve(Arc::new(broken)).await;
     let junit_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let junit = junit_dir.path().join("r.xml").to_string_lossy().into_owned();
-    let (code, stdout, stderr) = certify(&endpoint, &["--filter", "deploy::", "--junit", &junit]).await;
+    let junit = junit_dir
+        .path()
+        .join("r.xml")
+        .to_string_lossy()
+        .into_owned();
+    let (code, stdout, stderr) =
+        certify(&endpoint, &["--filter", "deploy::", "--junit", &junit]).await;
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let row = |id: &str| stdout.lines().find(|l| l.starts_with(id)).map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
-    assert_eq!(row("deploy::get_shows_every_field").as_deref(), Some("deploy::get_shows_every_field DEP-1 FAILED"), "{stdout}");
-    assert_eq!(row("deploy::invents_nothing").as_deref(), Some("deploy::invents_nothing DEP-3 PASSED"), "{stdout}");
+    let row = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        row("deploy::get_shows_every_field").as_deref(),
+        Some("deploy::get_shows_every_field DEP-1 FAILED"),
+        "{stdout}"
+    );
+    assert_eq!(
+        row("deploy::invents_nothing").as_deref(),
+        Some("deploy::invents_nothing DEP-3 PASSED"),
+        "{stdout}"
+    );
     assert!(stdout.contains("labels.upstream_uri"), "{stdout}");
     let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("{e}"));
     assert!(xml.contains("<failure message=\"DEP-1: "), "{xml}");
@@ -74,10 +117,17 @@ async fn a_provider_that_loses_labels_fails_with_exit_status_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_provider_fails_every_check() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    let endpoint = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let endpoint = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
     drop(listener);
     let (code, stdout, _) = certify(&endpoint, &["--filter", "info::"]).await;
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("info::identity") && stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("info::identity") && stdout.contains("FAILED"),
+        "{stdout}"
+    );
 }

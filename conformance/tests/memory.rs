@@ -17,7 +17,11 @@ faas_conformance::provider_tests!(factory);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_suite_passes_and_skips_only_unsupported_checks() {
-    let report = provider::run(factory, &Options::default().with_deadlines(Duration::from_secs(10))).await;
+    let report = provider::run(
+        factory,
+        &Options::default().with_deadlines(Duration::from_secs(10)),
+    )
+    .await;
     print!("{}", report.table());
     assert!(report.is_success(), "failures:\n{}", report.table());
     assert!(report.suite.contains("faas-memory"), "{}", report.suite);
@@ -25,7 +29,11 @@ async fn the_whole_suite_passes_and_skips_only_unsupported_checks() {
     for case in &report.cases {
         match &case.outcome {
             Outcome::Skipped(reason) => {
-                assert!(case.id.starts_with("unsupported::"), "{} skipped: {reason}", case.id)
+                assert!(
+                    case.id.starts_with("unsupported::"),
+                    "{} skipped: {reason}",
+                    case.id
+                )
             }
             Outcome::Passed => assert!(!case.id.starts_with("unsupported::"), "{} passed", case.id),
             Outcome::Failed(r) => panic!("{} failed: {r}", case.id),

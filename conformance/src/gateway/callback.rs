@@ -48,7 +48,11 @@ impl CallbackServer {
                 });
             }
         });
-        Ok(Self { addr, received, task })
+        Ok(Self {
+            addr,
+            received,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:<port>/callback`.
@@ -88,17 +92,26 @@ async fn read_request(mut stream: TcpStream) -> std::io::Result<Callback> {
         .unwrap_or(0)
         .min(MAX);
     let mut body = buf[head_end..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     if chunked {
-        while !(body.starts_with(b"0\r\n\r\n") || body.windows(7).any(|w| w == b"\r\n0\r\n\r\n")) && body.len() < MAX {
+        while !(body.starts_with(b"0\r\n\r\n") || body.windows(7).any(|w| w == b"\r\n0\r\n\r\n"))
+            && body.len() < MAX
+        {
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
                 break;
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await?;
-        return Ok(Callback { headers, body: dechunk(&body) });
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await?;
+        return Ok(Callback {
+            headers,
+            body: dechunk(&body),
+        });
     }
     while body.len() < len {
         let n = stream.read(&mut chunk).await?;
@@ -108,7 +121,9 @@ async fn read_request(mut stream: TcpStream) -> std::io::Result<Callback> {
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(len);
-    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await?;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await?;
     Ok(Callback { headers, body })
 }
 
@@ -117,7 +132,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = raw.windows(2).position(|w| w == b"\r\n") {
         let size_line = String::from_utf8_lossy(&raw[..i]);
-        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
         raw = &raw[i + 2..];
         if size == 0 || raw.len() < size {
             break;
@@ -134,6 +150,9 @@ mod tests {
 
     #[test]
     fn dechunks() {
-        assert_eq!(dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), b"hello world");
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            b"hello world"
+        );
     }
 }

@@ -81,35 +81,61 @@ impl GwCtx {
 
     /// `?namespace=<ns>`, or `""` for the default namespace.
     pub fn ns_query(&self) -> String {
-        if self.ns().is_empty() { String::new() } else { format!("?namespace={}", self.ns()) }
+        if self.ns().is_empty() {
+            String::new()
+        } else {
+            format!("?namespace={}", self.ns())
+        }
     }
 
     /// The invocation path of `name`: `/function/<name>` or `/function/<name>.<ns>`.
     pub fn function_path(&self, name: &str) -> String {
-        if self.ns().is_empty() { format!("/function/{name}") } else { format!("/function/{name}.{}", self.ns()) }
+        if self.ns().is_empty() {
+            format!("/function/{name}")
+        } else {
+            format!("/function/{name}.{}", self.ns())
+        }
     }
 
     /// A request to `path` without credentials.
     pub fn bare(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.options.url))
+        self.http
+            .request(method, format!("{}{path}", self.options.url))
     }
 
     /// A request to `path` with the basic-auth credentials.
     pub fn sys(&self, method: Method, path: &str) -> RequestBuilder {
-        self.bare(method, path).basic_auth(&self.options.user, Some(&self.options.password))
+        self.bare(method, path)
+            .basic_auth(&self.options.user, Some(&self.options.password))
     }
 
     /// Sends `req` and reads the whole response.
     pub async fn send(&self, req: RequestBuilder) -> Result<GwReply, String> {
-        let resp = req.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| format!("reading the body: {e}"))?.to_vec();
-        Ok(GwReply { status, headers, body })
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?
+            .to_vec();
+        Ok(GwReply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Sends `req`; a transport error fails `clause`.
-    pub async fn call(&self, req: RequestBuilder, clause: &'static str, what: &str) -> Result<GwReply, Failure> {
+    pub async fn call(
+        &self,
+        req: RequestBuilder,
+        clause: &'static str,
+        what: &str,
+    ) -> Result<GwReply, Failure> {
         match self.send(req).await {
             Ok(r) => Ok(r),
             Err(e) => fail!(clause, "{what}: {e}"),
@@ -149,49 +175,97 @@ impl GwCtx {
     pub async fn deploy(&self, body: &Value, clause: &'static str) -> Result<String, Failure> {
         let name = body["service"].as_str().unwrap_or_default().to_owned();
         self.record_function(&name);
-        let r = self.call(self.sys(Method::POST, "/system/functions").json(body), clause, "deploy").await?;
+        let r = self
+            .call(
+                self.sys(Method::POST, "/system/functions").json(body),
+                clause,
+                "deploy",
+            )
+            .await?;
         if !(r.status == StatusCode::OK || r.status == StatusCode::ACCEPTED) {
-            fail!(clause, "POST /system/functions for {name} answered {}: {}", r.status, r.text());
+            fail!(
+                clause,
+                "POST /system/functions for {name} answered {}: {}",
+                r.status,
+                r.text()
+            );
         }
         Ok(name)
     }
 
     /// `GET /system/function/<name>`.
     pub async fn describe(&self, name: &str) -> Result<GwReply, String> {
-        self.send(self.sys(Method::GET, &format!("/system/function/{name}{}", self.ns_query()))).await
+        self.send(self.sys(
+            Method::GET,
+            &format!("/system/function/{name}{}", self.ns_query()),
+        ))
+        .await
     }
 
     /// Invokes `name` with `method`, query (`""` or `?a=b`) and `body`, without credentials.
-    pub async fn invoke(&self, method: Method, name: &str, query: &str, body: &str) -> Result<GwReply, String> {
+    pub async fn invoke(
+        &self,
+        method: Method,
+        name: &str,
+        query: &str,
+        body: &str,
+    ) -> Result<GwReply, String> {
         let path = format!("{}{query}", self.function_path(name));
-        self.send(self.bare(method, &path).body(body.to_owned())).await
+        self.send(self.bare(method, &path).body(body.to_owned()))
+            .await
     }
 
     /// Invokes until a 200 whose body contains `expect` (the function may still be starting),
     /// within the ready deadline; failures cite `clause` with the last reply.
-    pub async fn invoke_until(&self, name: &str, body: &str, expect: &str, clause: &'static str) -> Result<GwReply, Failure> {
+    pub async fn invoke_until(
+        &self,
+        name: &str,
+        body: &str,
+        expect: &str,
+        clause: &'static str,
+    ) -> Result<GwReply, Failure> {
         eventually(self.options.ready_timeout, || async {
             match self.invoke(Method::POST, name, "", body).await {
                 Ok(r) if r.status == StatusCode::OK && r.text().contains(expect) => Probe::Done(r),
                 Ok(r) if r.status == StatusCode::UNAUTHORIZED => {
                     Probe::Pending("401: /function/ must not need credentials".into())
                 }
-                Ok(r) => Probe::Pending(format!("{}: {:?}", r.status, crate::provider::ctx::truncate(&r.text()))),
+                Ok(r) => Probe::Pending(format!(
+                    "{}: {:?}",
+                    r.status,
+                    crate::provider::ctx::truncate(&r.text())
+                )),
                 Err(e) => Probe::Pending(e),
             }
         })
         .await
-        .map_err(|e| Failure::failed(clause, format!("{name} never answered 200 with {expect:?}: {e}")))
+        .map_err(|e| {
+            Failure::failed(
+                clause,
+                format!("{name} never answered 200 with {expect:?}: {e}"),
+            )
+        })
     }
 
     /// Deletes what the check created: functions, then secrets. Returns problems.
     pub async fn cleanup(&self) -> Vec<String> {
-        let functions = self.functions.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default();
-        let secrets = self.secrets.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        let functions = self
+            .functions
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default();
+        let secrets = self
+            .secrets
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
         let mut problems = Vec::new();
         for f in functions {
             let body = json!({"functionName": f, "namespace": self.ns()});
-            match self.send(self.sys(Method::DELETE, "/system/functions").json(&body)).await {
+            match self
+                .send(self.sys(Method::DELETE, "/system/functions").json(&body))
+                .await
+            {
                 Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_FOUND => {}
                 Ok(r) => problems.push(format!("cleanup of function {f}: {}", r.status)),
                 Err(e) => problems.push(format!("cleanup of function {f}: {e}")),
@@ -199,7 +273,10 @@ impl GwCtx {
         }
         for s in secrets {
             let body = json!({"name": s, "namespace": self.ns()});
-            match self.send(self.sys(Method::DELETE, "/system/secrets").json(&body)).await {
+            match self
+                .send(self.sys(Method::DELETE, "/system/secrets").json(&body))
+                .await
+            {
                 Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_FOUND => {}
                 Ok(r) => problems.push(format!("cleanup of secret {s}: {}", r.status)),
                 Err(e) => problems.push(format!("cleanup of secret {s}: {e}")),
@@ -211,5 +288,8 @@ impl GwCtx {
 
 /// Whether a status means "this gateway does not serve that feature".
 pub fn unsupported_status(status: StatusCode) -> bool {
-    matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED)
+    matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+    )
 }

@@ -51,7 +51,11 @@ pub struct GatewayOptions {
 
 impl GatewayOptions {
     /// Options for the gateway at `url` with basic-auth `user`/`password`.
-    pub fn new(url: impl Into<String>, user: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         Self {
             url: url.into().trim_end_matches('/').to_owned(),
             user: user.into(),
@@ -111,7 +115,10 @@ pub struct GatewayCase {
 
 impl std::fmt::Debug for GatewayCase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayCase").field("id", &self.id).field("clause", &self.clause).finish_non_exhaustive()
+        f.debug_struct("GatewayCase")
+            .field("id", &self.id)
+            .field("clause", &self.clause)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +128,9 @@ pub async fn run(options: &GatewayOptions) -> Report {
     let options = Arc::new(options.clone());
     let mut report = Report::new(format!("gateway {}", options.url));
     for (i, case) in cases::all().into_iter().enumerate() {
-        if !options.filter.is_empty() && !options.filter.iter().any(|f| case.id.contains(f.as_str())) {
+        if !options.filter.is_empty()
+            && !options.filter.iter().any(|f| case.id.contains(f.as_str()))
+        {
             continue;
         }
         let started = Instant::now();
@@ -130,10 +139,18 @@ pub async fn run(options: &GatewayOptions) -> Report {
         let limit = options.ready_timeout * 4 + options.settle_timeout * 2;
         let outcome = match tokio::spawn(tokio::time::timeout(limit, fut)).await {
             Ok(Ok(Ok(()))) => Outcome::Passed,
-            Ok(Ok(Err(Failure::Failed { clause, message }))) => Outcome::Failed(format!("{clause}: {message}")),
+            Ok(Ok(Err(Failure::Failed { clause, message }))) => {
+                Outcome::Failed(format!("{clause}: {message}"))
+            }
             Ok(Ok(Err(Failure::Skipped { reason }))) => Outcome::Skipped(reason),
-            Ok(Err(_)) => Outcome::Failed(format!("{}: the check did not finish within {limit:?}", case.clause)),
-            Err(e) => Outcome::Failed(format!("{}: the check panicked or was cancelled: {e}", case.clause)),
+            Ok(Err(_)) => Outcome::Failed(format!(
+                "{}: the check did not finish within {limit:?}",
+                case.clause
+            )),
+            Err(e) => Outcome::Failed(format!(
+                "{}: the check panicked or was cancelled: {e}",
+                case.clause
+            )),
         };
         for problem in ctx.cleanup().await {
             tracing::warn!(case = case.id, "{problem}");

@@ -64,12 +64,24 @@ impl Ctx {
             .no_proxy()
             .build()
             .unwrap_or_default();
-        Self { provider, namespace, info, caps, options, fixture, http }
+        Self {
+            provider,
+            namespace,
+            info,
+            caps,
+            options,
+            fixture,
+            http,
+        }
     }
 
     /// The effective namespace: the one given, else the provider's default.
     pub fn ns(&self) -> &str {
-        if self.namespace.is_empty() { &self.info.default_namespace } else { &self.namespace }
+        if self.namespace.is_empty() {
+            &self.info.default_namespace
+        } else {
+            &self.namespace
+        }
     }
 
     /// A deployment with a fresh name in the namespace, running `command`.
@@ -91,13 +103,21 @@ impl Ctx {
 
     /// Deploys `d`, recording it for cleanup first.
     pub async fn deploy(&self, d: FunctionDeployment) -> faas_core::Result<()> {
-        let ns = if d.namespace.is_empty() { self.info.default_namespace.clone() } else { d.namespace.clone() };
+        let ns = if d.namespace.is_empty() {
+            self.info.default_namespace.clone()
+        } else {
+            d.namespace.clone()
+        };
         self.fixture.function(&d.service, &ns);
         self.provider.deploy(d).await
     }
 
     /// Deploys `d` and waits until it has a ready endpoint; failures cite `clause`.
-    pub async fn deploy_ready(&self, d: FunctionDeployment, clause: &'static str) -> Result<Vec<Endpoint>, Failure> {
+    pub async fn deploy_ready(
+        &self,
+        d: FunctionDeployment,
+        clause: &'static str,
+    ) -> Result<Vec<Endpoint>, Failure> {
         let (name, ns) = (d.service.clone(), d.namespace.clone());
         if let Err(e) = self.deploy(d).await {
             fail!(clause, "deploy of {name} failed: {e}");
@@ -106,16 +126,34 @@ impl Ctx {
     }
 
     /// `wait_ready` with the ready deadline; failures cite `clause`.
-    pub async fn wait_ready(&self, name: &str, ns: &str, clause: &'static str) -> Result<Vec<Endpoint>, Failure> {
-        match self.provider.wait_ready(name, ns, self.options.ready_timeout).await {
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+        ns: &str,
+        clause: &'static str,
+    ) -> Result<Vec<Endpoint>, Failure> {
+        match self
+            .provider
+            .wait_ready(name, ns, self.options.ready_timeout)
+            .await
+        {
             Ok(eps) if !eps.is_empty() => Ok(eps),
             Ok(_) => fail!(clause, "wait_ready({name}) returned no endpoint"),
-            Err(e) => fail!(clause, "wait_ready({name}) within {:?} failed: {e}", self.options.ready_timeout),
+            Err(e) => fail!(
+                clause,
+                "wait_ready({name}) within {:?} failed: {e}",
+                self.options.ready_timeout
+            ),
         }
     }
 
     /// `get`, failing `clause` on error.
-    pub async fn get(&self, name: &str, ns: &str, clause: &'static str) -> Result<FunctionStatus, Failure> {
+    pub async fn get(
+        &self,
+        name: &str,
+        ns: &str,
+        clause: &'static str,
+    ) -> Result<FunctionStatus, Failure> {
         match self.provider.get(name, ns).await {
             Ok(s) => Ok(s),
             Err(e) => fail!(clause, "get({name}) failed: {e}"),
@@ -140,7 +178,11 @@ impl Ctx {
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| format!("{url}: reading body: {e}"))?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("{url}: reading body: {e}"))?
+            .to_vec();
         Ok(Reply { status, body })
     }
 
@@ -188,19 +230,39 @@ impl Ctx {
             for ep in &eps {
                 match self.invoke(ep, "POST", "/", body).await {
                     Ok(r) if r.status == 200 && r.text().contains(expect) => {}
-                    Ok(r) => last = format!("{} answered {}: {:?}", ep.base_url(), r.status, truncate(&r.text())),
+                    Ok(r) => {
+                        last = format!(
+                            "{} answered {}: {:?}",
+                            ep.base_url(),
+                            r.status,
+                            truncate(&r.text())
+                        )
+                    }
                     Err(e) => last = e,
                 }
             }
-            if last.is_empty() { Probe::Done(()) } else { Probe::Pending(last) }
+            if last.is_empty() {
+                Probe::Done(())
+            } else {
+                Probe::Pending(last)
+            }
         })
         .await;
-        r.map_err(|e| Failure::failed(clause, format!("{name} never answered with {expect:?}: {e}")))
+        r.map_err(|e| {
+            Failure::failed(
+                clause,
+                format!("{name} never answered with {expect:?}: {e}"),
+            )
+        })
     }
 
     /// Creates a secret, recording it for cleanup.
     pub async fn create_secret(&self, s: Secret) -> faas_core::Result<()> {
-        let ns = if s.namespace.is_empty() { self.info.default_namespace.clone() } else { s.namespace.clone() };
+        let ns = if s.namespace.is_empty() {
+            self.info.default_namespace.clone()
+        } else {
+            s.namespace.clone()
+        };
         self.fixture.secret(&s.name, &ns);
         self.provider.create_secret(s).await
     }
@@ -225,9 +287,9 @@ impl Ctx {
             Ok(all) => all,
             Err(e) => fail!(clause, "list_namespaces failed: {e}"),
         };
-        all.into_iter()
-            .find(|n| n != self.ns())
-            .ok_or_else(|| Failure::skipped("the provider lists no second namespace and cannot create one"))
+        all.into_iter().find(|n| n != self.ns()).ok_or_else(|| {
+            Failure::skipped("the provider lists no second namespace and cannot create one")
+        })
     }
 }
 
@@ -241,7 +303,11 @@ pub fn expect_kind<T: std::fmt::Debug>(
     match r {
         Err(e) if e.kind() == kind => Ok(e),
         Err(e) => fail!(clause, "{what}: expected {kind}, got {} ({e})", e.kind()),
-        Ok(v) => fail!(clause, "{what}: expected {kind}, got Ok({})", truncate(&format!("{v:?}"))),
+        Ok(v) => fail!(
+            clause,
+            "{what}: expected {kind}, got Ok({})",
+            truncate(&format!("{v:?}"))
+        ),
     }
 }
 

@@ -17,7 +17,12 @@ fn same<T: PartialEq + Debug>(out: &mut Vec<String>, field: &str, sent: &T, got:
 }
 
 /// Every sent key must come back with the same value, byte-exact.
-fn superset(out: &mut Vec<String>, field: &str, sent: &BTreeMap<String, String>, got: &BTreeMap<String, String>) {
+fn superset(
+    out: &mut Vec<String>,
+    field: &str,
+    sent: &BTreeMap<String, String>,
+    got: &BTreeMap<String, String>,
+) {
     for (k, v) in sent {
         match got.get(k) {
             Some(g) if g == v => {}
@@ -31,7 +36,11 @@ fn superset(out: &mut Vec<String>, field: &str, sent: &BTreeMap<String, String>,
 ///
 /// Labels and annotations may hold more than was sent (see [`invented`] for what is allowed);
 /// everything else must be equal. `namespace` is the effective namespace deployed to.
-pub fn diff_fields(sent: &FunctionDeployment, got: &FunctionStatus, namespace: &str) -> Vec<String> {
+pub fn diff_fields(
+    sent: &FunctionDeployment,
+    got: &FunctionStatus,
+    namespace: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     same(&mut out, "name", &sent.service, &got.name);
     same(&mut out, "namespace", &namespace.to_owned(), &got.namespace);
@@ -42,10 +51,19 @@ pub fn diff_fields(sent: &FunctionDeployment, got: &FunctionStatus, namespace: &
     same(&mut out, "constraints", &sent.constraints, &got.constraints);
     same(&mut out, "limits", &sent.limits, &got.limits);
     same(&mut out, "requests", &sent.requests, &got.requests);
-    same(&mut out, "readOnlyRootFilesystem", &sent.read_only_root_filesystem, &got.read_only_root_filesystem);
+    same(
+        &mut out,
+        "readOnlyRootFilesystem",
+        &sent.read_only_root_filesystem,
+        &got.read_only_root_filesystem,
+    );
     superset(&mut out, "labels", &sent.labels, &got.labels);
     superset(&mut out, "annotations", &sent.annotations, &got.annotations);
-    out.extend(invented(sent, got).into_iter().filter(|d| d.starts_with("labels") || d.starts_with("annotations")));
+    out.extend(
+        invented(sent, got)
+            .into_iter()
+            .filter(|d| d.starts_with("labels") || d.starts_with("annotations")),
+    );
     out
 }
 
@@ -58,19 +76,35 @@ pub fn invented(sent: &FunctionDeployment, got: &FunctionStatus) -> Vec<String> 
     if sent.limits.is_none() && got.limits.is_some() {
         out.push(format!("limits: not sent, got {:?}", got.limits));
     }
-    for k in got.env_vars.keys().filter(|k| !sent.env_vars.contains_key(*k)) {
+    for k in got
+        .env_vars
+        .keys()
+        .filter(|k| !sent.env_vars.contains_key(*k))
+    {
         out.push(format!("envVars.{k}: not sent"));
     }
     for s in got.secrets.iter().filter(|s| !sent.secrets.contains(s)) {
         out.push(format!("secrets: {s:?} not sent"));
     }
-    for c in got.constraints.iter().filter(|c| !sent.constraints.contains(c)) {
+    for c in got
+        .constraints
+        .iter()
+        .filter(|c| !sent.constraints.contains(c))
+    {
         out.push(format!("constraints: {c:?} not sent"));
     }
-    for k in got.labels.keys().filter(|k| !sent.labels.contains_key(*k) && !provider_owned(k)) {
+    for k in got
+        .labels
+        .keys()
+        .filter(|k| !sent.labels.contains_key(*k) && !provider_owned(k))
+    {
         out.push(format!("labels.{k}: not sent"));
     }
-    for k in got.annotations.keys().filter(|k| !sent.annotations.contains_key(*k) && !provider_owned(k)) {
+    for k in got
+        .annotations
+        .keys()
+        .filter(|k| !sent.annotations.contains_key(*k) && !provider_owned(k))
+    {
         out.push(format!("annotations.{k}: not sent"));
     }
     out
@@ -82,7 +116,9 @@ mod tests {
 
     #[test]
     fn a_faithful_status_has_no_differences() {
-        let d = FunctionDeployment::new("f", "img").with_label("a", "1").with_annotation("n", "x\ny");
+        let d = FunctionDeployment::new("f", "img")
+            .with_label("a", "1")
+            .with_annotation("n", "x\ny");
         let s = FunctionStatus::from_deployment(&d, "ns", chrono::Utc::now());
         assert!(diff_fields(&d, &s, "ns").is_empty());
         assert!(invented(&d, &s).is_empty());
@@ -97,7 +133,10 @@ mod tests {
         s.requests = Some(Default::default());
         let diffs = diff_fields(&d, &s, "ns");
         assert!(diffs.iter().any(|d| d.starts_with("labels.a")), "{diffs:?}");
-        assert!(diffs.iter().any(|d| d.starts_with("labels.extra")), "{diffs:?}");
+        assert!(
+            diffs.iter().any(|d| d.starts_with("labels.extra")),
+            "{diffs:?}"
+        );
         assert!(invented(&d, &s).iter().any(|d| d.starts_with("requests")));
     }
 }

@@ -61,12 +61,18 @@ impl Fixture {
 
     /// Records a function to delete at the end.
     pub fn function(&self, name: &str, namespace: &str) {
-        self.record(Created::Function { name: name.into(), namespace: namespace.into() });
+        self.record(Created::Function {
+            name: name.into(),
+            namespace: namespace.into(),
+        });
     }
 
     /// Records a secret to delete at the end.
     pub fn secret(&self, name: &str, namespace: &str) {
-        self.record(Created::Secret { name: name.into(), namespace: namespace.into() });
+        self.record(Created::Secret {
+            name: name.into(),
+            namespace: namespace.into(),
+        });
     }
 
     /// Records a namespace to delete at the end (after its functions and secrets).
@@ -91,17 +97,26 @@ impl Fixture {
         };
         for c in &created {
             if let Created::Function { name, namespace } = c {
-                note(format!("function {name}.{namespace}"), provider.delete(name, namespace).await);
+                note(
+                    format!("function {name}.{namespace}"),
+                    provider.delete(name, namespace).await,
+                );
             }
         }
         for c in &created {
             if let Created::Secret { name, namespace } = c {
-                note(format!("secret {name}.{namespace}"), provider.delete_secret(name, namespace).await);
+                note(
+                    format!("secret {name}.{namespace}"),
+                    provider.delete_secret(name, namespace).await,
+                );
             }
         }
         for c in &created {
             if let Created::Namespace { name } = c {
-                note(format!("namespace {name}"), provider.delete_namespace(name).await);
+                note(
+                    format!("namespace {name}"),
+                    provider.delete_namespace(name).await,
+                );
             }
         }
         problems
@@ -119,7 +134,10 @@ mod tests {
         let b = f.name();
         assert_ne!(a, b);
         for n in [a, b] {
-            faas_core::validate::function_name("service", &n).unwrap();
+            assert!(
+                faas_core::validate::function_name("service", &n).is_ok(),
+                "{n}"
+            );
             assert!(n.starts_with("conf-"));
         }
     }

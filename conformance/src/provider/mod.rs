@@ -43,7 +43,10 @@ pub struct Target {
 impl Target {
     /// `provider`, tested in its default namespace.
     pub fn new(provider: Arc<DynProvider>) -> Self {
-        Self { provider, namespace: String::new() }
+        Self {
+            provider,
+            namespace: String::new(),
+        }
     }
 
     /// Tests in `namespace` instead.
@@ -81,7 +84,10 @@ pub struct Case {
 
 impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Case").field("id", &self.id).field("clause", &self.clause).finish_non_exhaustive()
+        f.debug_struct("Case")
+            .field("id", &self.id)
+            .field("clause", &self.clause)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +107,9 @@ where
     let options = Arc::new(options.clone());
     let mut report = Report::new("provider");
     for (i, case) in all_cases().iter().enumerate() {
-        if !options.filter.is_empty() && !options.filter.iter().any(|f| case.id.contains(f.as_str())) {
+        if !options.filter.is_empty()
+            && !options.filter.iter().any(|f| case.id.contains(f.as_str()))
+        {
             continue;
         }
         let (result, provider_name) = run_case(&factory, case, &options, &run_id, i).await;
@@ -123,13 +131,31 @@ where
 {
     let cases = all_cases();
     let (i, case) = cases.iter().enumerate().find(|(_, c)| c.id == id)?;
-    Some(run_case(&factory, case, &Arc::new(options.clone()), &fixture::new_run_id(), i).await.0)
+    Some(
+        run_case(
+            &factory,
+            case,
+            &Arc::new(options.clone()),
+            &fixture::new_run_id(),
+            i,
+        )
+        .await
+        .0,
+    )
 }
 
-fn skip_reason(case: &Case, ctx_caps: &faas_core::Capabilities, declared: &faas_core::Capabilities, overridden: &[Cap]) -> Option<String> {
+fn skip_reason(
+    case: &Case,
+    ctx_caps: &faas_core::Capabilities,
+    declared: &faas_core::Capabilities,
+    overridden: &[Cap],
+) -> Option<String> {
     for cap in case.requires {
         if overridden.contains(cap) {
-            return Some(format!("capability `{}` switched off by override", cap.name()));
+            return Some(format!(
+                "capability `{}` switched off by override",
+                cap.name()
+            ));
         }
         if !cap.declared(ctx_caps) {
             return Some(format!("provider declares `{}: false`", cap.name()));
@@ -137,10 +163,16 @@ fn skip_reason(case: &Case, ctx_caps: &faas_core::Capabilities, declared: &faas_
     }
     if let Some(cap) = case.unless {
         if overridden.contains(&cap) {
-            return Some(format!("capability `{}` switched off by override; the provider has it, so Unsupported is not expected", cap.name()));
+            return Some(format!(
+                "capability `{}` switched off by override; the provider has it, so Unsupported is not expected",
+                cap.name()
+            ));
         }
         if cap.declared(declared) {
-            return Some(format!("provider declares `{}: true`; this check applies only without it", cap.name()));
+            return Some(format!(
+                "provider declares `{}: true`; this check applies only without it",
+                cap.name()
+            ));
         }
     }
     None
@@ -187,7 +219,12 @@ where
 {
     let target = match factory().await {
         Ok(t) => t,
-        Err(e) => return (Outcome::Failed(format!("the provider factory failed: {e}")), None),
+        Err(e) => {
+            return (
+                Outcome::Failed(format!("the provider factory failed: {e}")),
+                None,
+            );
+        }
     };
     let info = match target.provider.info().await {
         Ok(i) => i,
@@ -203,16 +240,32 @@ where
         return (Outcome::Skipped(reason), name);
     }
     let fixture = Arc::new(Fixture::new(run_id, case_no));
-    let ctx = Ctx::new(target.provider.clone(), target.namespace.clone(), info, caps, options.clone(), fixture.clone());
+    let ctx = Ctx::new(
+        target.provider.clone(),
+        target.namespace.clone(),
+        info,
+        caps,
+        options.clone(),
+        fixture.clone(),
+    );
     let fut = (case.run)(ctx);
     let deadline = options.case_timeout;
     let joined = tokio::spawn(async move { tokio::time::timeout(deadline, fut).await }).await;
     let outcome = match joined {
         Ok(Ok(Ok(()))) => Outcome::Passed,
-        Ok(Ok(Err(Failure::Failed { clause, message }))) => Outcome::Failed(format!("{clause}: {message}")),
+        Ok(Ok(Err(Failure::Failed { clause, message }))) => {
+            Outcome::Failed(format!("{clause}: {message}"))
+        }
         Ok(Ok(Err(Failure::Skipped { reason }))) => Outcome::Skipped(reason),
-        Ok(Err(_)) => Outcome::Failed(format!("{}: the check did not finish within {deadline:?}", case.clause)),
-        Err(e) if e.is_panic() => Outcome::Failed(format!("{}: the check panicked: {}", case.clause, panic_text(e.into_panic()))),
+        Ok(Err(_)) => Outcome::Failed(format!(
+            "{}: the check did not finish within {deadline:?}",
+            case.clause
+        )),
+        Err(e) if e.is_panic() => Outcome::Failed(format!(
+            "{}: the check panicked: {}",
+            case.clause,
+            panic_text(e.into_panic())
+        )),
         Err(e) => Outcome::Failed(format!("{}: the check was cancelled: {e}", case.clause)),
     };
     for problem in fixture.cleanup(&*target.provider).await {
@@ -272,7 +325,11 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = FactoryResult>,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("building a tokio runtime: {e}"),
     };

@@ -106,11 +106,16 @@ impl Options {
     pub fn with_capability_overrides(mut self, spec: &str) -> Result<Self, String> {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = item.split_once('=').unwrap_or((item, "false"));
-            let cap = Cap::from_name(name.trim()).ok_or_else(|| format!("unknown capability {name:?}"))?;
+            let cap = Cap::from_name(name.trim())
+                .ok_or_else(|| format!("unknown capability {name:?}"))?;
             match value.trim() {
                 "false" | "0" | "off" => self.capability_overrides.push(cap),
                 "true" | "1" | "on" => {}
-                other => return Err(format!("capability {name}: expected true or false, got {other:?}")),
+                other => {
+                    return Err(format!(
+                        "capability {name}: expected true or false, got {other:?}"
+                    ));
+                }
             }
         }
         Ok(self)

@@ -37,7 +37,10 @@ impl Broken {
         match self.fault {
             Fault::LosesLabels => s.labels.retain(|k, _| k == LABEL_FUNCTION_NAME),
             Fault::InventsRequests if s.requests.is_none() => {
-                s.requests = Some(FunctionResources { memory: "64Mi".into(), ..Default::default() })
+                s.requests = Some(FunctionResources {
+                    memory: "64Mi".into(),
+                    ..Default::default()
+                })
             }
             _ => {}
         }
@@ -68,14 +71,22 @@ impl Provider for Broken {
     }
     async fn get(&self, name: &str, ns: &str) -> Result<FunctionStatus> {
         match self.inner.get(name, ns).await {
-            Err(e) if e.kind() == ErrorKind::NotFound && self.fault == Fault::WrongKindForMissing => {
+            Err(e)
+                if e.kind() == ErrorKind::NotFound && self.fault == Fault::WrongKindForMissing =>
+            {
                 Err(Error::internal(format!("lookup failed: {e}")))
             }
             r => r.map(|s| self.mangle(s)),
         }
     }
     async fn list(&self, ns: &str) -> Result<Vec<FunctionStatus>> {
-        Ok(self.inner.list(ns).await?.into_iter().map(|s| self.mangle(s)).collect())
+        Ok(self
+            .inner
+            .list(ns)
+            .await?
+            .into_iter()
+            .map(|s| self.mangle(s))
+            .collect())
     }
     async fn scale(&self, r: ScaleRequest) -> Result<()> {
         self.inner.scale(r).await
@@ -87,7 +98,11 @@ impl Provider for Broken {
         self.inner.wait_ready(name, ns, timeout).await
     }
     async fn logs(&self, r: LogRequest) -> Result<LogStream> {
-        let r = if self.fault == Fault::ClaimsFollowItLacks { r.with_follow(false) } else { r };
+        let r = if self.fault == Fault::ClaimsFollowItLacks {
+            r.with_follow(false)
+        } else {
+            r
+        };
         self.inner.logs(r).await
     }
     async fn list_secrets(&self, ns: &str) -> Result<Vec<SecretInfo>> {
@@ -118,4 +133,3 @@ impl Provider for Broken {
         self.inner.delete_namespace(name).await
     }
 }
-

@@ -11,7 +11,11 @@ use crate::wait::{Probe, eventually};
 
 /// Reads a non-following log stream to its end (bounded by `deadline`).
 async fn read_all(ctx: &Ctx, req: LogRequest, deadline: Duration) -> Result<Vec<LogEntry>, String> {
-    let mut stream = ctx.provider.logs(req).await.map_err(|e| format!("logs failed: {e}"))?;
+    let mut stream = ctx
+        .provider
+        .logs(req)
+        .await
+        .map_err(|e| format!("logs failed: {e}"))?;
     let mut out = Vec::new();
     let read = async {
         while let Some(item) = stream.next().await {
@@ -21,7 +25,9 @@ async fn read_all(ctx: &Ctx, req: LogRequest, deadline: Duration) -> Result<Vec<
     };
     match tokio::time::timeout(deadline, read).await {
         Ok(r) => r.map(|()| out),
-        Err(_) => Err(format!("a non-follow log stream did not end within {deadline:?}")),
+        Err(_) => Err(format!(
+            "a non-follow log stream did not end within {deadline:?}"
+        )),
     }
 }
 
@@ -35,20 +41,48 @@ pub async fn contain_watchdog_lines(ctx: &Ctx) -> CheckResult {
     let d = ctx.echo_function();
     let eps = ctx.deploy_ready(d.clone(), "LOG-1").await?;
     let body = format!("log-me-{}", d.service);
-    ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-1").await?;
+    ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-1")
+        .await?;
     let wrote = format!("Wrote {} Bytes", body.len());
     let entries = eventually(ctx.options.log_timeout, || async {
-        match read_all(ctx, LogRequest::new(&d.service, &ctx.namespace), ctx.options.log_timeout).await {
+        match read_all(
+            ctx,
+            LogRequest::new(&d.service, &ctx.namespace),
+            ctx.options.log_timeout,
+        )
+        .await
+        {
             Ok(es) if has(&es, "Forking fprocess") && has(&es, &wrote) => Probe::Done(es),
-            Ok(es) => Probe::Pending(format!("{} lines, last: {:?}", es.len(), es.iter().rev().take(3).map(|e| &e.text).collect::<Vec<_>>())),
+            Ok(es) => Probe::Pending(format!(
+                "{} lines, last: {:?}",
+                es.len(),
+                es.iter().rev().take(3).map(|e| &e.text).collect::<Vec<_>>()
+            )),
             Err(e) => Probe::Pending(e),
         }
     })
     .await
-    .map_err(|e| Failure::failed("LOG-1", format!("logs never held `Forking fprocess` and {wrote:?}: {e}")))?;
+    .map_err(|e| {
+        Failure::failed(
+            "LOG-1",
+            format!("logs never held `Forking fprocess` and {wrote:?}: {e}"),
+        )
+    })?;
     for e in &entries {
-        ensure!(e.name == d.service, "LOG-1", "log entry names function {:?}, expected {}", e.name, d.service);
-        ensure!(e.namespace.is_empty() || e.namespace == ctx.ns(), "LOG-1", "log entry names namespace {:?}, expected {}", e.namespace, ctx.ns());
+        ensure!(
+            e.name == d.service,
+            "LOG-1",
+            "log entry names function {:?}, expected {}",
+            e.name,
+            d.service
+        );
+        ensure!(
+            e.namespace.is_empty() || e.namespace == ctx.ns(),
+            "LOG-1",
+            "log entry names namespace {:?}, expected {}",
+            e.namespace,
+            ctx.ns()
+        );
     }
     Ok(())
 }
@@ -63,7 +97,8 @@ pub async fn follow_streams_new_lines(ctx: &Ctx) -> CheckResult {
         .await
         .or_fail("LOG-2", "logs(follow)")?;
     let body = format!("followed-line-for-{}-xyz", d.service);
-    ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-2").await?;
+    ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-2")
+        .await?;
     let wrote = format!("Wrote {} Bytes", body.len());
     let mut seen = Vec::new();
     let found = tokio::time::timeout(ctx.options.log_timeout, async {
@@ -79,8 +114,18 @@ pub async fn follow_streams_new_lines(ctx: &Ctx) -> CheckResult {
     .await;
     match found {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Failure::failed("LOG-2", format!("{e} before {wrote:?} arrived (saw {} lines)", seen.len()))),
-        Err(_) => Err(Failure::failed("LOG-2", format!("{wrote:?} did not arrive within {:?} (saw {} lines)", ctx.options.log_timeout, seen.len()))),
+        Ok(Err(e)) => Err(Failure::failed(
+            "LOG-2",
+            format!("{e} before {wrote:?} arrived (saw {} lines)", seen.len()),
+        )),
+        Err(_) => Err(Failure::failed(
+            "LOG-2",
+            format!(
+                "{wrote:?} did not arrive within {:?} (saw {} lines)",
+                ctx.options.log_timeout,
+                seen.len()
+            ),
+        )),
     }
 }
 
@@ -90,20 +135,41 @@ pub async fn tail_limits_lines(ctx: &Ctx) -> CheckResult {
     let eps = ctx.deploy_ready(d.clone(), "LOG-3").await?;
     for i in 0..3 {
         let body = format!("tail-{i}");
-        ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-3").await?;
+        ctx.expect_answer(&eps[0], "/", &body, &body, "LOG-3")
+            .await?;
     }
     eventually(ctx.options.log_timeout, || async {
-        match read_all(ctx, LogRequest::new(&d.service, &ctx.namespace), ctx.options.log_timeout).await {
+        match read_all(
+            ctx,
+            LogRequest::new(&d.service, &ctx.namespace),
+            ctx.options.log_timeout,
+        )
+        .await
+        {
             Ok(es) if es.len() >= 3 => Probe::Done(()),
             Ok(es) => Probe::Pending(format!("{} lines", es.len())),
             Err(e) => Probe::Pending(e),
         }
     })
     .await
-    .map_err(|e| Failure::failed("LOG-3", format!("three invocations never gave 3 log lines: {e}")))?;
-    let tail = read_all(ctx, LogRequest::new(&d.service, &ctx.namespace).with_tail(1), ctx.options.log_timeout)
-        .await
-        .map_err(|e| Failure::failed("LOG-3", e))?;
-    ensure!(tail.len() <= 1, "LOG-3", "tail 1 returned {} lines", tail.len());
+    .map_err(|e| {
+        Failure::failed(
+            "LOG-3",
+            format!("three invocations never gave 3 log lines: {e}"),
+        )
+    })?;
+    let tail = read_all(
+        ctx,
+        LogRequest::new(&d.service, &ctx.namespace).with_tail(1),
+        ctx.options.log_timeout,
+    )
+    .await
+    .map_err(|e| Failure::failed("LOG-3", e))?;
+    ensure!(
+        tail.len() <= 1,
+        "LOG-3",
+        "tail 1 returned {} lines",
+        tail.len()
+    );
     Ok(())
 }

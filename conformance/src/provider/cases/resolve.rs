@@ -17,9 +17,13 @@ pub async fn only_ready_endpoints(ctx: &Ctx) -> CheckResult {
     ctx.deploy(d.clone()).await.or_fail("RES-1", "deploy")?;
     let r = eventually(ctx.options.ready_timeout, || async {
         let eps = match ctx.provider.resolve(&d.service, &ctx.namespace).await {
-            Ok(eps) if eps.is_empty() => return Probe::Pending("resolve returned no endpoint yet".into()),
+            Ok(eps) if eps.is_empty() => {
+                return Probe::Pending("resolve returned no endpoint yet".into());
+            }
             Ok(eps) => eps,
-            Err(e) => return Probe::Done(Err(format!("resolve of an existing function failed: {e}"))),
+            Err(e) => {
+                return Probe::Done(Err(format!("resolve of an existing function failed: {e}")));
+            }
         };
         for ep in &eps {
             let body = format!("ready-{}-{}", d.service, ep.port);
@@ -42,7 +46,10 @@ pub async fn only_ready_endpoints(ctx: &Ctx) -> CheckResult {
     match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failure::failed("RES-1", e)),
-        Err(e) => Err(Failure::failed("RES-1", format!("{} never resolved: {e}", d.service))),
+        Err(e) => Err(Failure::failed(
+            "RES-1",
+            format!("{} never resolved: {e}", d.service),
+        )),
     }
 }
 
@@ -52,7 +59,8 @@ pub async fn wait_ready_returns_answering_endpoints(ctx: &Ctx) -> CheckResult {
     ctx.deploy(d.clone()).await.or_fail("RES-2", "deploy")?;
     let eps = ctx.wait_ready(&d.service, &ctx.namespace, "RES-2").await?;
     for ep in &eps {
-        ctx.expect_answer(ep, "/", "waited", "waited", "RES-2").await?;
+        ctx.expect_answer(ep, "/", "waited", "waited", "RES-2")
+            .await?;
     }
     Ok(())
 }
@@ -61,12 +69,27 @@ pub async fn wait_ready_returns_answering_endpoints(ctx: &Ctx) -> CheckResult {
 pub async fn wait_ready_times_out_at_zero(ctx: &Ctx) -> CheckResult {
     let d = ctx.echo_function();
     ctx.deploy_ready(d.clone(), "RES-3").await?;
-    ctx.provider.scale(ScaleRequest::new(&d.service, &ctx.namespace, 0)).await.or_fail("RES-3", "scale to 0")?;
+    ctx.provider
+        .scale(ScaleRequest::new(&d.service, &ctx.namespace, 0))
+        .await
+        .or_fail("RES-3", "scale to 0")?;
     available(ctx, &d.service, &ctx.namespace, 0, "RES-3").await?;
     let started = tokio::time::Instant::now();
-    let r = ctx.provider.wait_ready(&d.service, &ctx.namespace, Duration::from_millis(300)).await;
-    expect_kind(r, ErrorKind::Timeout, "RES-3", "wait_ready(300ms) at zero replicas")?;
+    let r = ctx
+        .provider
+        .wait_ready(&d.service, &ctx.namespace, Duration::from_millis(300))
+        .await;
+    expect_kind(
+        r,
+        ErrorKind::Timeout,
+        "RES-3",
+        "wait_ready(300ms) at zero replicas",
+    )?;
     let took = started.elapsed();
-    ensure!(took >= Duration::from_millis(250), "RES-3", "wait_ready(300ms) gave up after only {took:?}");
+    ensure!(
+        took >= Duration::from_millis(250),
+        "RES-3",
+        "wait_ready(300ms) gave up after only {took:?}"
+    );
     Ok(())
 }

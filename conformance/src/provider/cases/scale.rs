@@ -14,9 +14,17 @@ pub async fn to_n(ctx: &Ctx) -> CheckResult {
     let n = ctx.caps.replicas_max.unwrap_or(3).min(3);
     let d = ctx.echo_function();
     ctx.deploy_ready(d.clone(), "SCL-1").await?;
-    ctx.provider.scale(ScaleRequest::new(&d.service, &ctx.namespace, n)).await.or_fail("SCL-1", "scale")?;
+    ctx.provider
+        .scale(ScaleRequest::new(&d.service, &ctx.namespace, n))
+        .await
+        .or_fail("SCL-1", "scale")?;
     let got = ctx.get(&d.service, &ctx.namespace, "SCL-1").await?;
-    ensure!(got.replicas == n, "SCL-1", "replicas right after scale to {n} is {}", got.replicas);
+    ensure!(
+        got.replicas == n,
+        "SCL-1",
+        "replicas right after scale to {n} is {}",
+        got.replicas
+    );
     available(ctx, &d.service, &ctx.namespace, n, "SCL-1").await?;
     let eps = eventually(ctx.options.scale_timeout, || async {
         match ctx.provider.resolve(&d.service, &ctx.namespace).await {
@@ -39,15 +47,35 @@ pub async fn to_n(ctx: &Ctx) -> CheckResult {
 pub async fn to_zero_and_back(ctx: &Ctx) -> CheckResult {
     let d = ctx.echo_function();
     ctx.deploy_ready(d.clone(), "SCL-2").await?;
-    ctx.provider.scale(ScaleRequest::new(&d.service, &ctx.namespace, 0)).await.or_fail("SCL-2", "scale to 0")?;
+    ctx.provider
+        .scale(ScaleRequest::new(&d.service, &ctx.namespace, 0))
+        .await
+        .or_fail("SCL-2", "scale to 0")?;
     let got = ctx.get(&d.service, &ctx.namespace, "SCL-2").await?;
-    ensure!(got.replicas == 0, "SCL-2", "replicas right after scale to 0 is {}", got.replicas);
+    ensure!(
+        got.replicas == 0,
+        "SCL-2",
+        "replicas right after scale to 0 is {}",
+        got.replicas
+    );
     available(ctx, &d.service, &ctx.namespace, 0, "SCL-2").await?;
-    let eps = ctx.provider.resolve(&d.service, &ctx.namespace).await.or_fail("SCL-2", "resolve at zero replicas")?;
-    ensure!(eps.is_empty(), "SCL-2", "resolve at zero replicas returned {eps:?}");
-    ctx.provider.scale(ScaleRequest::new(&d.service, &ctx.namespace, 1)).await.or_fail("SCL-2", "scale back to 1")?;
+    let eps = ctx
+        .provider
+        .resolve(&d.service, &ctx.namespace)
+        .await
+        .or_fail("SCL-2", "resolve at zero replicas")?;
+    ensure!(
+        eps.is_empty(),
+        "SCL-2",
+        "resolve at zero replicas returned {eps:?}"
+    );
+    ctx.provider
+        .scale(ScaleRequest::new(&d.service, &ctx.namespace, 1))
+        .await
+        .or_fail("SCL-2", "scale back to 1")?;
     let eps = ctx.wait_ready(&d.service, &ctx.namespace, "SCL-2").await?;
-    ctx.expect_answer(&eps[0], "/", "back-from-zero", "back-from-zero", "SCL-2").await?;
+    ctx.expect_answer(&eps[0], "/", "back-from-zero", "back-from-zero", "SCL-2")
+        .await?;
     Ok(())
 }
 
@@ -57,12 +85,23 @@ pub async fn to_current_count(ctx: &Ctx) -> CheckResult {
     let eps = ctx.deploy_ready(d.clone(), "SCL-3").await?;
     let before = ctx.get(&d.service, &ctx.namespace, "SCL-3").await?;
     ctx.provider
-        .scale(ScaleRequest::new(&d.service, &ctx.namespace, before.replicas))
+        .scale(ScaleRequest::new(
+            &d.service,
+            &ctx.namespace,
+            before.replicas,
+        ))
         .await
         .or_fail("SCL-3", "scale to the current count")?;
     let after = ctx.get(&d.service, &ctx.namespace, "SCL-3").await?;
-    ensure!(after.replicas == before.replicas, "SCL-3", "replicas went from {} to {}", before.replicas, after.replicas);
-    ctx.expect_answer(&eps[0], "/", "unchanged", "unchanged", "SCL-3").await?;
+    ensure!(
+        after.replicas == before.replicas,
+        "SCL-3",
+        "replicas went from {} to {}",
+        before.replicas,
+        after.replicas
+    );
+    ctx.expect_answer(&eps[0], "/", "unchanged", "unchanged", "SCL-3")
+        .await?;
     Ok(())
 }
 
@@ -77,11 +116,24 @@ pub async fn above_limit_rejected(ctx: &Ctx) -> CheckResult {
         limits.push(("CAP-3", max + 1));
     }
     for (clause, n) in limits {
-        let r = ctx.provider.scale(ScaleRequest::new(&d.service, &ctx.namespace, n)).await;
+        let r = ctx
+            .provider
+            .scale(ScaleRequest::new(&d.service, &ctx.namespace, n))
+            .await;
         let e = expect_kind(r, ErrorKind::InvalidInput, clause, &format!("scale to {n}"))?;
-        ensure!(names_field(&e, "replicas"), clause, "scale to {n}: error does not name `replicas`: {e}");
+        ensure!(
+            names_field(&e, "replicas"),
+            clause,
+            "scale to {n}: error does not name `replicas`: {e}"
+        );
     }
     let after = ctx.get(&d.service, &ctx.namespace, "SCL-4").await?;
-    ensure!(after.replicas == before.replicas, "SCL-4", "rejected scales changed replicas from {} to {}", before.replicas, after.replicas);
+    ensure!(
+        after.replicas == before.replicas,
+        "SCL-4",
+        "rejected scales changed replicas from {} to {}",
+        before.replicas,
+        after.replicas
+    );
     Ok(())
 }
