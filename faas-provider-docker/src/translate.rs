@@ -43,6 +43,8 @@ use crate::quantity;
 
 /// The prefix under which annotations are kept as service labels (as faasd and faas-swarm do).
 pub const ANNOTATION_PREFIX: &str = "com.openfaas.annotations.";
+/// The smallest memory reservation Swarm accepts.
+pub const SWARM_MIN_MEMORY: i64 = 4 << 20;
 /// The port functions listen on.
 pub const FUNCTION_PORT: i64 = 8080;
 
@@ -222,8 +224,10 @@ pub fn to_service_spec(
             nano_cpus,
             pids: None,
         }),
+        // Swarm rejects memory reservations under 4 MiB; a smaller request is reserved as 4 MiB
+        // (the status still reports the request as sent).
         reservations: reservations.map(|(memory_bytes, nano_cpus)| ResourceObject {
-            memory_bytes,
+            memory_bytes: memory_bytes.map(|m| m.max(SWARM_MIN_MEMORY)),
             nano_cpus,
             generic_resources: None,
         }),
@@ -578,6 +582,33 @@ mod tests {
         let mut back = status.to_deployment();
         back.namespace = String::new();
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn tiny_memory_requests_are_reserved_at_the_swarm_minimum() {
+        let mut d = FunctionDeployment::new("f", "img");
+        d.requests = Some(FunctionResources {
+            memory: "1Mi".into(),
+            ..Default::default()
+        });
+        let s = spec(&d, ResolveMode::Published);
+        let r = s
+            .task_template
+            .unwrap()
+            .resources
+            .unwrap()
+            .reservations
+            .unwrap();
+        assert_eq!(r.memory_bytes, Some(SWARM_MIN_MEMORY));
+        let status = to_status(
+            &Service {
+                spec: Some(spec(&d, ResolveMode::Published)),
+                ..Default::default()
+            },
+            &keys(),
+        )
+        .unwrap();
+        assert_eq!(status.requests.unwrap().memory, "1Mi");
     }
 
     #[test]

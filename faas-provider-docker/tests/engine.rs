@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FIXTURE, enabled, fixture_image, http, leftovers, provider, unique};
+use common::{Cleanup, FIXTURE, enabled, fixture_image, http, leftovers, provider, unique};
 use faas_core::{
     ErrorKind, FunctionDeployment, FunctionNamespace, FunctionResources, LogRequest, Provider,
     ScaleRequest, Secret,
@@ -49,6 +49,7 @@ async fn function_lifecycle_on_a_real_swarm() {
     let image = fixture_image();
     let p = provider().await;
     let name = unique("life");
+    let _cleanup = Cleanup(name.clone());
     let secret = format!("{name}-key");
 
     // A secret the function reads from /var/openfaas/secrets.
@@ -150,7 +151,13 @@ async fn function_lifecycle_on_a_real_swarm() {
         .into_iter()
         .map(|l| l.unwrap())
         .collect();
-    assert!(lines.iter().any(|l| l.text.contains("POST /")), "{lines:?}");
+    // The watchdog's line per request (or the fixture's own, in its fallback serve mode).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.text.contains("Forking fprocess") || l.text.contains("POST /")),
+        "{lines:?}"
+    );
     assert!(
         lines
             .iter()
@@ -169,10 +176,13 @@ async fn function_lifecycle_on_a_real_swarm() {
         .logs(LogRequest::new(&name, "").with_follow(true).with_tail(0))
         .await
         .unwrap();
-    http(ep.port, "POST", "/followed", b"").await.unwrap();
+    http(ep.port, "POST", "/followed", b"followed")
+        .await
+        .unwrap();
     let seen = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(line) = follow.next().await {
-            if line.unwrap().text.contains("/followed") {
+            let text = line.unwrap().text;
+            if text.contains("Wrote 8 Bytes") || text.contains("/followed") {
                 return true;
             }
         }
@@ -256,6 +266,7 @@ async fn namespaces_are_isolated_and_recorded() {
     let image = fixture_image();
     let p = provider().await;
     let ns = unique("ns");
+    let _cleanup = Cleanup(ns.clone());
     let name = "same-name";
 
     let f = FunctionDeployment::new(name, &image)

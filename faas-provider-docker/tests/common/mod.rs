@@ -46,29 +46,53 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-const DOCKERFILE: &str = "FROM scratch\nCOPY faas-docker-fixture /faas-docker-fixture\nENTRYPOINT [\"/faas-docker-fixture\", \"serve\"]\n";
+const DOCKERFILE_FIXTURE_ONLY: &str = "FROM scratch\nCOPY faas-docker-fixture /faas-docker-fixture\nENTRYPOINT [\"/faas-docker-fixture\", \"serve\"]\n";
+// The watchdog writes its readiness lock file to /tmp, which `scratch` lacks: an empty folder
+// from the build context provides it.
+const DOCKERFILE_WATCHDOG: &str = "FROM scratch\nCOPY tmp /tmp\nCOPY faas-docker-fixture /faas-docker-fixture\nCOPY faas-watchdog /faas-watchdog\nENTRYPOINT [\"/faas-watchdog\"]\n";
 
-/// The test function image, built once per content (tag = hash of the fixture source and
-/// Dockerfile) and reused by every later run: a static `faas-docker-fixture` in `FROM scratch`,
-/// serving HTTP on 8080 and running `fprocess` per request.
-pub fn fixture_image() -> String {
-    let source_path = manifest_dir().join("src/bin/fixture.rs");
-    let source = std::fs::read(&source_path).expect("read fixture source");
-    let mut hash = Sha256::new();
-    hash.update(&source);
-    hash.update(DOCKERFILE.as_bytes());
-    let digest = hash.finalize();
-    let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    let image = format!("faas-docker-fixture:{tag}");
+fn workspace_dir() -> PathBuf {
+    manifest_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(manifest_dir)
+}
 
+/// The static `faas-watchdog` (debug profile, gnu target with crt-static: its own artifact
+/// folder, so host builds are not disturbed); `None` when it does not build.
+fn static_watchdog() -> Option<PathBuf> {
+    let status = Command::new("cargo")
+        .current_dir(workspace_dir())
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "-q",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "-p",
+            "faas-watchdog",
+            "--bin",
+            "faas-watchdog",
+        ])
+        .status()
+        .ok()?;
+    let path = workspace_dir().join("target/x86_64-unknown-linux-gnu/debug/faas-watchdog");
+    (status.success() && path.exists()).then_some(path)
+}
+
+/// The test function images, built once per content (the tag is a hash of the binaries and
+/// the Dockerfile) and reused by later runs: `FROM scratch` with the static `faas-watchdog`
+/// (classic mode, `fprocess` per request) and the static `faas-docker-fixture` as the command.
+/// Returns `(image, update_image)`: the same content under two tags. Falls back, with a
+/// printed note, to the fixture's own `serve` mode when the watchdog does not build.
+pub fn fixture_images() -> (String, String) {
     // One builder at a time across the parallel test processes.
     let lock_path = std::env::temp_dir().join("faas-docker-fixture.lock");
     let lock = std::fs::File::create(&lock_path).expect("lock file");
     lock.lock().expect("lock");
-    if image_exists(&image) {
-        return image;
-    }
+
     let dir = tempfile::tempdir().expect("temp dir");
+    let source_path = manifest_dir().join("src/bin/fixture.rs");
     let binary = dir.path().join("faas-docker-fixture");
     let status = Command::new("rustc")
         .current_dir(manifest_dir())
@@ -86,11 +110,48 @@ pub fn fixture_image() -> String {
         .status()
         .expect("run rustc");
     assert!(status.success(), "building the static fixture failed");
-    std::fs::File::create(dir.path().join("Dockerfile"))
-        .and_then(|mut f| f.write_all(DOCKERFILE.as_bytes()))
-        .expect("write Dockerfile");
-    docker_build(dir.path(), &image);
-    image
+    let mut hash = Sha256::new();
+    hash.update(std::fs::read(&source_path).expect("read fixture source"));
+    let dockerfile = match static_watchdog() {
+        Some(watchdog) => {
+            std::fs::copy(&watchdog, dir.path().join("faas-watchdog")).expect("copy watchdog");
+            hash.update(std::fs::read(&watchdog).expect("read watchdog"));
+            DOCKERFILE_WATCHDOG
+        }
+        None => {
+            println!(
+                "note: faas-watchdog did not build statically; images use the fixture's serve mode"
+            );
+            DOCKERFILE_FIXTURE_ONLY
+        }
+    };
+    hash.update(dockerfile.as_bytes());
+    let tag: String = hash
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let image = format!("faas-docker-fixture:{tag}");
+    let update_image = format!("faas-docker-fixture:{tag}-b");
+    if !image_exists(&image) || !image_exists(&update_image) {
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp folder");
+        std::fs::File::create(dir.path().join("Dockerfile"))
+            .and_then(|mut f| f.write_all(dockerfile.as_bytes()))
+            .expect("write Dockerfile");
+        docker_build(dir.path(), &image);
+        let out = Command::new("docker")
+            .args(["tag", &image, &update_image])
+            .output()
+            .expect("docker tag");
+        assert!(out.status.success(), "docker tag failed");
+    }
+    (image, update_image)
+}
+
+/// The test function image (see [`fixture_images`]).
+pub fn fixture_image() -> String {
+    fixture_images().0
 }
 
 fn image_exists(image: &str) -> bool {
@@ -146,7 +207,29 @@ pub async fn http(
         .position(|w| w == b"\r\n\r\n")
         .map(|p| p + 4)
         .unwrap_or(out.len());
-    Ok((status, out[body_at..].to_vec()))
+    let head = String::from_utf8_lossy(&out[..body_at]).to_ascii_lowercase();
+    let body = &out[body_at..];
+    if head.contains("transfer-encoding: chunked") {
+        return Ok((status, dechunk(body)));
+    }
+    Ok((status, body.to_vec()))
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        body = &body[eol + 2..];
+        if size == 0 || body.len() < size {
+            break;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = body.get(size + 2..).unwrap_or(&[]);
+    }
+    out
 }
 
 /// Names of Swarm objects (services, secrets, configs, containers) whose name contains `needle`.
@@ -167,4 +250,36 @@ pub fn leftovers(needle: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Removes, on drop (also after a failed assertion), every service, secret and config whose
+/// name contains `needle`, through the docker CLI.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (kind, fmt) in [
+            ("service", "{{.Name}}"),
+            ("secret", "{{.Name}}"),
+            ("config", "{{.Name}}"),
+        ] {
+            let Ok(out) = Command::new("docker")
+                .args([kind, "ls", "--format", fmt])
+                .output()
+            else {
+                continue;
+            };
+            let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains(&self.0))
+                .map(str::to_owned)
+                .collect();
+            if !names.is_empty() {
+                let _ = Command::new("docker")
+                    .args([kind, "rm"])
+                    .args(&names)
+                    .output();
+            }
+        }
+    }
 }
