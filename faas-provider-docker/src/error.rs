@@ -141,6 +141,7 @@ impl From<DockerError> for Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -45,34 +45,6 @@ pub(crate) fn parse_line(line: &str) -> RawLine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_timestamp_details_and_text() {
-        let l = parse_line(
-            "2026-12-03T19:47:23.237131273Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=t1 hello world\n",
-        );
-        assert_eq!(l.task_id, "t1");
-        assert_eq!(l.text, "hello world");
-        assert_eq!(
-            l.timestamp.to_rfc3339(),
-            "2026-12-03T19:47:23.237131273+00:00"
-        );
-    }
-
-    #[test]
-    fn tolerates_missing_parts() {
-        let l = parse_line("2026-12-03T19:47:23Z com.docker.swarm.task.id=t2 ");
-        assert_eq!(l.task_id, "t2");
-        assert_eq!(l.text, "");
-        let l = parse_line("no timestamp here");
-        assert_eq!(l.text, "no timestamp here");
-        assert_eq!(l.task_id, "");
-    }
-}
-
 // === impl Inner (the logs operation) ===
 
 use std::sync::Arc;
@@ -202,5 +174,34 @@ impl Inner {
             })
             .map(move |l| l.map(&to_entry));
         Ok(futures::stream::iter(first).chain(live).boxed())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_timestamp_details_and_text() {
+        let l = parse_line(
+            "2026-12-03T19:47:23.237131273Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=t1 hello world\n",
+        );
+        assert_eq!(l.task_id, "t1");
+        assert_eq!(l.text, "hello world");
+        assert_eq!(
+            l.timestamp.to_rfc3339(),
+            "2026-12-03T19:47:23.237131273+00:00"
+        );
+    }
+
+    #[test]
+    fn tolerates_missing_parts() {
+        let l = parse_line("2026-12-03T19:47:23Z com.docker.swarm.task.id=t2 ");
+        assert_eq!(l.task_id, "t2");
+        assert_eq!(l.text, "");
+        let l = parse_line("no timestamp here");
+        assert_eq!(l.text, "no timestamp here");
+        assert_eq!(l.task_id, "");
     }
 }

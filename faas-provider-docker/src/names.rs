@@ -53,6 +53,7 @@ pub fn namespace_config_name(namespace: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -69,7 +69,7 @@ impl Inner {
         labels
     }
 
-    fn from_config(&self, name: &str, config: Option<&Config>) -> FunctionNamespace {
+    fn namespace_from_config(&self, name: &str, config: Option<&Config>) -> FunctionNamespace {
         let mut out = FunctionNamespace::new(name);
         let labels = config
             .and_then(|c| c.spec.as_ref())
@@ -110,7 +110,7 @@ impl Inner {
         if config.is_none() && name != self.config.default_namespace {
             return Err(Error::not_found(format!("namespace {name:?} not found")));
         }
-        Ok(self.from_config(&name, config.as_ref()))
+        Ok(self.namespace_from_config(&name, config.as_ref()))
     }
 
     async fn create_config(&self, ns: &FunctionNamespace) -> Result<()> {

@@ -91,10 +91,11 @@ impl Quantity {
 /// Memory in bytes. Kubernetes quantities, rounded up to a whole byte; as in faas-swarm (Docker
 /// units), a bare lowercase `m` suffix means mebibytes, not milli-bytes (`128m` = 128 MiB).
 pub fn memory_bytes(field: &str, value: &str) -> Result<i64, DockerError> {
-    if let Some(number) = value.trim().strip_suffix('m') {
-        if !number.is_empty() && number.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-            return parse(field, &format!("{number}Mi"))?.scaled(field, value, 0);
-        }
+    if let Some(number) = value.trim().strip_suffix('m')
+        && !number.is_empty()
+        && number.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+    {
+        return parse(field, &format!("{number}Mi"))?.scaled(field, value, 0);
     }
     parse(field, value)?.scaled(field, value, 0)
 }
@@ -105,6 +106,7 @@ pub fn nano_cpus(field: &str, value: &str) -> Result<i64, DockerError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

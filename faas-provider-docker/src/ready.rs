@@ -76,10 +76,10 @@ impl Readiness {
     /// Whether the task publishing `port` answers its health check (cached for `ttl`).
     pub(crate) async fn is_ready(&self, task_id: &str, port: u16) -> bool {
         let key = (task_id.to_owned(), port);
-        if let Ok(passed) = self.passed.lock() {
-            if passed.get(&key).is_some_and(|at| at.elapsed() < self.ttl) {
-                return true;
-            }
+        if let Ok(passed) = self.passed.lock()
+            && passed.get(&key).is_some_and(|at| at.elapsed() < self.ttl)
+        {
+            return true;
         }
         let ok = probe(port, self.timeout).await;
         if let Ok(mut passed) = self.passed.lock() {
@@ -120,6 +120,7 @@ pub(crate) async fn probe(port: u16, timeout: Duration) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use bollard::models::{EndpointPortConfig, PortStatus, TaskStatus};
     use tokio::net::TcpListener;

@@ -163,10 +163,10 @@ pub fn check_reserved(d: &FunctionDeployment, keys: &Keys) -> Result<(), DockerE
     Ok(())
 }
 
-fn limit(
-    field: &str,
-    r: Option<&FunctionResources>,
-) -> Result<Option<(Option<i64>, Option<i64>)>, DockerError> {
+/// Bytes of memory and NanoCPUs, each when set.
+type MemoryAndCpu = (Option<i64>, Option<i64>);
+
+fn limit(field: &str, r: Option<&FunctionResources>) -> Result<Option<MemoryAndCpu>, DockerError> {
     let Some(r) = r else { return Ok(None) };
     let memory = match r.memory.as_str() {
         "" => None,
@@ -465,6 +465,7 @@ fn strip_digest(image: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 //! `FAAS_TEST_DOCKER=1`), deploying the fixture image: the static `faas-watchdog` running
 //! `faas-docker-fixture echo | env | cat <secret>` per request.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

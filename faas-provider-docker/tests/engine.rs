@@ -1,6 +1,8 @@
 //! Real-engine tests of the Docker provider (skipped unless `FAAS_TEST_DOCKER=1`): a function's
 //! whole life on a Swarm manager, reached only on 127.0.0.1 published ports.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -388,8 +390,10 @@ async fn invalid_requests_change_nothing() {
 #[tokio::test]
 async fn unreachable_engine_is_unavailable_with_a_hint() {
     // Needs no engine: a socket path that does not exist.
-    let mut config = DockerConfig::default();
-    config.host = "unix:///nonexistent/docker.sock".into();
+    let config = DockerConfig {
+        host: "unix:///nonexistent/docker.sock".into(),
+        ..Default::default()
+    };
     let err = DockerProvider::new(config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.message().contains("start dockerd"), "{err}");
