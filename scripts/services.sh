@@ -87,7 +87,9 @@ start_nats() {
   export FAAS_TEST_NATS_URL="nats://127.0.0.1:$port"
 }
 
+# Both services; stops at the first that cannot be started, so the test run fails loudly
+# instead of silently skipping the service-backed tests.
 start_services() {
-  start_docker
-  start_nats
+  start_docker || return 1
+  start_nats || return 1
 }

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-start_services
+start_services || { echo "scripts/test.sh: the services the tests need could not be started" >&2; exit 1; }
 
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
