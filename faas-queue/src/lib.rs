@@ -44,7 +44,7 @@
 //! - [`worker`]: [`Worker`], [`Invoker`], [`HttpInvoker`], [`Backoff`].
 //! - [`callback`]: [`CallbackPolicy`] (SSRF guard) and the callback POST.
 //! - [`front`]: a minimal `/async-function/` enqueue endpoint (used by the standalone binary).
-//! - [`metrics`]: metric names.
+//! - [`metrics`]: metric names and [`MetricsSink`] (global or host recorder).
 //! - [`error`]: [`QueueError`] and its HTTP / [`faas_core::Error`] mapping.
 #![forbid(unsafe_code)]
 
@@ -62,6 +62,7 @@ pub use callback::CallbackPolicy;
 pub use embedded::{EmbeddedConfig, EmbeddedQueue};
 pub use error::{QueueError, Result};
 pub use message::{AsyncCall, CallId};
+pub use metrics::MetricsSink;
 pub use nats::{NatsConfig, NatsQueue};
 pub use queue::{DeadLetter, Delivery, DynQueue, Failure, Queue};
 pub use worker::{

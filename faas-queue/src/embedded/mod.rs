@@ -44,6 +44,8 @@ pub struct EmbeddedConfig {
     pub max_batch: usize,
     /// Largest encoded call accepted (default 16 MiB).
     pub max_message_bytes: usize,
+    /// Where the enqueue counter goes (default: the global `metrics` recorder).
+    pub metrics: crate::metrics::MetricsSink,
 }
 
 impl EmbeddedConfig {
@@ -55,7 +57,14 @@ impl EmbeddedConfig {
             visibility_timeout: Duration::from_secs(60),
             max_batch: 8192,
             max_message_bytes: 16 * 1024 * 1024,
+            metrics: crate::metrics::MetricsSink::global(),
         }
+    }
+
+    /// Sets [`metrics`](EmbeddedConfig::metrics).
+    pub fn with_metrics(mut self, sink: crate::metrics::MetricsSink) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// Sets [`max_depth`](EmbeddedConfig::max_depth).
@@ -207,7 +216,14 @@ impl Queue for EmbeddedQueue {
         }
         self.sched().push_ready(seq);
         self.inner.notify.notify_waiters();
-        metrics::counter!(crate::metrics::QUEUED_TOTAL, "backend" => "embedded").increment(1);
+        self.inner
+            .config
+            .metrics
+            .counter(
+                crate::metrics::QUEUED_TOTAL,
+                &[("backend", "embedded".to_owned())],
+            )
+            .increment(1);
         Ok(())
     }
 

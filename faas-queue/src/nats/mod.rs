@@ -64,6 +64,8 @@ pub struct NatsConfig {
     pub fetch_batch: usize,
     /// Timeout of JetStream API calls and publish acks (default 5 s).
     pub timeout: Duration,
+    /// Where the enqueue counter goes (default: the global `metrics` recorder).
+    pub metrics: crate::metrics::MetricsSink,
 }
 
 impl NatsConfig {
@@ -82,7 +84,14 @@ impl NatsConfig {
             dead_letter_stream: "faas-dead-letter".into(),
             fetch_batch: 64,
             timeout: Duration::from_secs(5),
+            metrics: crate::metrics::MetricsSink::global(),
         }
+    }
+
+    /// Sets [`metrics`](NatsConfig::metrics).
+    pub fn with_metrics(mut self, sink: crate::metrics::MetricsSink) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// Uses other stream, subject, consumer and dead-letter names, all derived from `name`
@@ -285,7 +294,14 @@ impl Queue for NatsQueue {
             .config
             .subject(call.queue.as_deref().unwrap_or(DEFAULT_QUEUE));
         self.publish(subject, call.id.to_string(), payload).await?;
-        metrics::counter!(crate::metrics::QUEUED_TOTAL, "backend" => "nats").increment(1);
+        self.inner
+            .config
+            .metrics
+            .counter(
+                crate::metrics::QUEUED_TOTAL,
+                &[("backend", "nats".to_owned())],
+            )
+            .increment(1);
         Ok(())
     }
 

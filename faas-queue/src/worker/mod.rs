@@ -56,6 +56,8 @@ pub struct WorkerConfig {
     /// How often a lease is refreshed while a call is worked on (default 10 s; keep it well
     /// under the queue's visibility timeout / ack wait).
     pub lease_refresh: Duration,
+    /// Where the worker's metrics go (default: the global `metrics` recorder).
+    pub metrics: crate::metrics::MetricsSink,
 }
 
 impl Default for WorkerConfig {
@@ -75,6 +77,7 @@ impl Default for WorkerConfig {
             callback_timeout: Duration::from_secs(10),
             callback_policy: CallbackPolicy::allow_any(),
             lease_refresh: Duration::from_secs(10),
+            metrics: crate::metrics::MetricsSink::global(),
         }
     }
 }
@@ -156,7 +159,10 @@ impl Worker {
         let concurrency = self.inner.config.concurrency.max(1);
         let global = Arc::new(Semaphore::new(concurrency));
         let mut tasks = JoinSet::new();
-        let depth_task = tokio::spawn(sample_depth(self.inner.queue.clone()));
+        let depth_task = tokio::spawn(sample_depth(
+            self.inner.queue.clone(),
+            self.inner.config.metrics.clone(),
+        ));
         let mut fetch_errors = 0u32;
         loop {
             let first = tokio::select! {
@@ -203,8 +209,8 @@ impl Worker {
     }
 }
 
-async fn sample_depth(queue: DynQueue) {
-    let gauge = metrics::gauge!(m::QUEUE_DEPTH, "backend" => queue.backend());
+async fn sample_depth(queue: DynQueue, sink: crate::metrics::MetricsSink) {
+    let gauge = sink.gauge(m::QUEUE_DEPTH, &[("backend", queue.backend().to_owned())]);
     loop {
         if let Ok(d) = queue.depth().await {
             gauge.set(d as f64);
@@ -281,7 +287,7 @@ impl Inner {
             ),
             None => None,
         };
-        let in_flight = metrics::gauge!(m::IN_FLIGHT);
+        let in_flight = self.config.metrics.gauge(m::IN_FLIGHT, &[]);
         in_flight.increment(1.0);
         let start_nanos = unix_nanos();
         let started = Instant::now();
@@ -304,7 +310,12 @@ impl Inner {
             Err(e) if e.retryable => return self.retry_or_bury(d, e.message, None, "error").await,
             Err(e) => return self.bury(d, "error", e.message, None).await,
         };
-        metrics::counter!(m::COMPLETED_TOTAL, "code" => response.status.as_u16().to_string())
+        self.config
+            .metrics
+            .counter(
+                m::COMPLETED_TOTAL,
+                &[("code", response.status.as_u16().to_string())],
+            )
             .increment(1);
         tracing::debug!(call_id = %d.call.id, function = %name, status = response.status.as_u16(), attempt, "async call finished");
         if let Some(url) = d.call.callback_url.clone() {
@@ -328,7 +339,10 @@ impl Inner {
         start_nanos: u128,
     ) -> Result<(), String> {
         if let Err(e) = self.config.callback_policy.validate(url) {
-            metrics::counter!(m::CALLBACKS_TOTAL, "result" => "failed").increment(1);
+            self.config
+                .metrics
+                .counter(m::CALLBACKS_TOTAL, &[("result", "failed".to_owned())])
+                .increment(1);
             return Err(e.to_string());
         }
         let attempts = self.config.callback_attempts.max(1);
@@ -350,11 +364,17 @@ impl Inner {
                     if !s.is_success() {
                         tracing::warn!(call_id = %d.call.id, status = s.as_u16(), "callback receiver refused the result");
                     }
-                    metrics::counter!(m::CALLBACKS_TOTAL, "result" => "delivered").increment(1);
+                    self.config
+                        .metrics
+                        .counter(m::CALLBACKS_TOTAL, &[("result", "delivered".to_owned())])
+                        .increment(1);
                     return Ok(());
                 }
                 CallbackOutcome::Retry(reason) => {
-                    metrics::counter!(m::CALLBACKS_TOTAL, "result" => "retry").increment(1);
+                    self.config
+                        .metrics
+                        .counter(m::CALLBACKS_TOTAL, &[("result", "retry".to_owned())])
+                        .increment(1);
                     tracing::debug!(call_id = %d.call.id, attempt = n, %reason, "callback failed");
                     last = reason;
                     if n < attempts {
@@ -363,7 +383,10 @@ impl Inner {
                 }
             }
         }
-        metrics::counter!(m::CALLBACKS_TOTAL, "result" => "failed").increment(1);
+        self.config
+            .metrics
+            .counter(m::CALLBACKS_TOTAL, &[("result", "failed".to_owned())])
+            .increment(1);
         Err(format!("callback failed {attempts} times; last: {last}"))
     }
 
@@ -379,7 +402,10 @@ impl Inner {
             return self.bury(d, "retries", msg, status).await;
         }
         let delay = self.config.backoff.delay(d.call.attempt);
-        metrics::counter!(m::RETRIES_TOTAL, "reason" => why).increment(1);
+        self.config
+            .metrics
+            .counter(m::RETRIES_TOTAL, &[("reason", why.to_owned())])
+            .increment(1);
         tracing::debug!(call_id = %d.call.id, attempt = d.call.attempt, ?delay, %message, "retrying async call");
         self.queue.retry(d, delay).await
     }
@@ -392,7 +418,10 @@ impl Inner {
         last_status: Option<u16>,
     ) -> crate::Result<()> {
         tracing::warn!(call_id = %d.call.id, function = %d.call.qualified_name(), reason, %message, "async call dead-lettered");
-        metrics::counter!(m::DEAD_LETTERS_TOTAL, "reason" => reason).increment(1);
+        self.config
+            .metrics
+            .counter(m::DEAD_LETTERS_TOTAL, &[("reason", reason.to_owned())])
+            .increment(1);
         self.queue
             .dead_letter(
                 d,
