@@ -6,7 +6,7 @@
 //! `write_timeout`, `upstream_timeout`, `function_namespace`, `secret_mount_path`,
 //! `basic_auth`); our own settings use the `FAAS_` prefix.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
@@ -59,18 +59,22 @@ pub enum ProviderSpec {
     Memory,
     /// A remote provider speaking our gRPC protocol at this `http://host:port` URL.
     Grpc(String),
+    /// Docker Swarm services through the engine API ([`GatewayConfig::docker`] says where and
+    /// how); needs the `docker` Cargo feature.
+    Docker,
 }
 
 impl ProviderSpec {
-    /// Parses `local`, `memory` or `grpc://host:port`.
+    /// Parses `local`, `memory`, `docker` or `grpc://host:port`.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text.trim() {
             "local" | "" => Ok(Self::Local),
             "memory" => Ok(Self::Memory),
+            "docker" => Ok(Self::Docker),
             other => match other.strip_prefix("grpc://") {
                 Some(rest) if !rest.is_empty() => Ok(Self::Grpc(format!("http://{rest}"))),
                 _ => Err(format!(
-                    "unknown provider {other:?}: expected local, memory or grpc://host:port"
+                    "unknown provider {other:?}: expected local, memory, docker or grpc://host:port"
                 )),
             },
         }
@@ -91,6 +95,52 @@ impl fmt::Debug for GivenCredentials {
         f.debug_struct("GivenCredentials")
             .field("user", &self.user)
             .finish_non_exhaustive()
+    }
+}
+
+/// Settings of the Docker Swarm provider (`--provider docker`), as variables in the names
+/// `faas_provider_docker::DockerConfig::from_lookup` reads (`DOCKER_HOST`, `FAAS_DOCKER_*`):
+/// flags are stored under their variable's name, so one lookup serves both.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DockerSettings {
+    vars: BTreeMap<String, String>,
+}
+
+/// The variables [`DockerSettings`] takes from the environment.
+pub const DOCKER_VARIABLES: &[&str] = &[
+    "DOCKER_HOST",
+    "FAAS_DOCKER_NETWORK",
+    "FAAS_DOCKER_RESOLVE",
+    "FAAS_DOCKER_LABEL_PREFIX",
+    "FAAS_DOCKER_DEFAULT_NAMESPACE",
+    "FAAS_DOCKER_REGISTRY_USER",
+    "FAAS_DOCKER_REGISTRY_PASSWORD",
+    "FAAS_DOCKER_REGISTRY_SERVER",
+];
+
+impl DockerSettings {
+    /// The value of variable `name` (a flag given for it, else the environment's).
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// Sets variable `name`, as its flag does.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.vars.insert(name.to_owned(), value.into());
+    }
+}
+
+impl fmt::Debug for DockerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (k, v) in &self.vars {
+            if k.contains("PASSWORD") {
+                map.entry(k, &"<redacted>");
+            } else {
+                map.entry(k, v);
+            }
+        }
+        map.finish()
     }
 }
 
@@ -131,6 +181,8 @@ pub struct GatewayConfig {
     pub shutdown_timeout: Duration,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// Settings of the Docker provider (used with [`ProviderSpec::Docker`]).
+    pub docker: DockerSettings,
 }
 
 impl Default for GatewayConfig {
@@ -152,6 +204,7 @@ impl Default for GatewayConfig {
             endpoint_cache_ttl: Duration::from_millis(1000),
             shutdown_timeout: Duration::from_secs(10),
             log_json: false,
+            docker: DockerSettings::default(),
         }
     }
 }
@@ -165,7 +218,10 @@ impl Default for GatewayConfig {
     after_help = "Durations accept integer seconds (\"30\") or Go durations (\"1m5s\", \"500ms\").\n\
                   Basic auth credentials: <secret_mount_path>/basic-auth-user and basic-auth-password, else \
                   FAAS_BASIC_AUTH_USER / FAAS_BASIC_AUTH_PASSWORD, else a password generated on first start \
-                  and stored in <data-dir>/gateway/basic-auth-password (user: admin)."
+                  and stored in <data-dir>/gateway/basic-auth-password (user: admin).\n\
+                  --provider docker also reads FAAS_DOCKER_LABEL_PREFIX, FAAS_DOCKER_DEFAULT_NAMESPACE and \
+                  FAAS_DOCKER_REGISTRY_USER / FAAS_DOCKER_REGISTRY_PASSWORD / FAAS_DOCKER_REGISTRY_SERVER \
+                  (credentials for private images)."
 )]
 struct Cli {
     /// Address to listen on [env: FAAS_LISTEN] [default: 127.0.0.1:8080]
@@ -175,9 +231,22 @@ struct Cli {
     /// [default: $XDG_DATA_HOME/faas-rs or ~/.local/share/faas-rs]
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Backend: local, memory or grpc://host:port [env: FAAS_PROVIDER] [default: local]
+    /// Backend: local, memory, docker or grpc://host:port [env: FAAS_PROVIDER] [default: local]
     #[arg(long)]
     provider: Option<String>,
+    /// Docker engine for --provider docker: unix:///path or tcp://host:port [env: DOCKER_HOST]
+    /// [default: unix:///var/run/docker.sock]
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// Overlay network Docker functions attach to (created when missing)
+    /// [env: FAAS_DOCKER_NETWORK] [default: func_functions]
+    #[arg(long)]
+    docker_network: Option<String>,
+    /// How Docker functions are reached: published (each replica's port 8080 published on a
+    /// host port, called on 127.0.0.1; gateway on the Swarm node) or dns (`<service>:8080`;
+    /// gateway attached to the function network) [env: FAAS_DOCKER_RESOLVE] [default: published]
+    #[arg(long)]
+    docker_resolve: Option<String>,
     /// Serve /system/* WITHOUT authentication (logs a warning at every start)
     /// [env: basic_auth=false]
     #[arg(long)]
@@ -332,6 +401,29 @@ impl GatewayConfig {
             }
             c.max_header_bytes = n;
         }
+        for name in DOCKER_VARIABLES {
+            if let Some(v) = env.get(name).filter(|v| !v.trim().is_empty()) {
+                c.docker.set(name, v.trim());
+            }
+        }
+        for (flag, name) in [
+            (cli.docker_host, "DOCKER_HOST"),
+            (cli.docker_network, "FAAS_DOCKER_NETWORK"),
+            (cli.docker_resolve, "FAAS_DOCKER_RESOLVE"),
+        ] {
+            if let Some(v) = flag {
+                c.docker.set(name, v.trim());
+            }
+        }
+        if let Some(v) = c.docker.get("FAAS_DOCKER_RESOLVE")
+            && v != "published"
+            && v != "dns"
+        {
+            return Err(invalid(
+                "FAAS_DOCKER_RESOLVE",
+                format!("{v:?} is not one of: published, dns"),
+            ));
+        }
         c.log_json = cli.log_json
             || env
                 .get("FAAS_LOG_FORMAT")
@@ -473,6 +565,42 @@ mod tests {
             ProviderSpec::parse("grpc://127.0.0.1:50051"),
             Ok(ProviderSpec::Grpc("http://127.0.0.1:50051".into()))
         );
+    }
+
+    #[test]
+    fn docker_settings_come_from_flags_then_environment() {
+        let e = env(&[
+            ("DOCKER_HOST", "unix:///env.sock"),
+            ("FAAS_DOCKER_NETWORK", "env_net"),
+            ("FAAS_DOCKER_REGISTRY_PASSWORD", "hunter2"),
+        ]);
+        let c = GatewayConfig::load(
+            [
+                "gw",
+                "--provider",
+                "docker",
+                "--docker-network",
+                "flag_net",
+                "--docker-resolve",
+                "dns",
+            ],
+            &e,
+        )
+        .expect("config parses");
+        assert_eq!(c.provider, ProviderSpec::Docker);
+        assert_eq!(
+            c.docker.get("DOCKER_HOST").as_deref(),
+            Some("unix:///env.sock")
+        );
+        assert_eq!(
+            c.docker.get("FAAS_DOCKER_NETWORK").as_deref(),
+            Some("flag_net")
+        );
+        assert_eq!(c.docker.get("FAAS_DOCKER_RESOLVE").as_deref(), Some("dns"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = GatewayConfig::load(["gw", "--docker-resolve", "mesh"], &env(&[]))
+            .expect_err("must fail");
+        assert!(err.to_string().starts_with("FAAS_DOCKER_RESOLVE:"), "{err}");
     }
 
     #[test]

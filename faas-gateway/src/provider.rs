@@ -54,6 +54,10 @@ impl Backend {
                 provider: grpc(url).await?,
                 local: None,
             }),
+            ProviderSpec::Docker => Ok(Self {
+                provider: docker(config).await?,
+                local: None,
+            }),
         }
     }
 
@@ -83,4 +87,22 @@ async fn grpc(url: &str) -> Result<Arc<DynProvider>, faas_core::Error> {
     Err(faas_core::Error::unsupported(format!(
         "this gateway was built without the `grpc` feature, so it cannot reach {url}"
     )))
+}
+
+#[cfg(feature = "docker")]
+async fn docker(config: &GatewayConfig) -> Result<Arc<DynProvider>, faas_core::Error> {
+    use faas_provider_docker::{DockerConfig, DockerProvider};
+    let docker_config = DockerConfig::from_lookup(|name| config.docker.get(name))
+        .map_err(|m| faas_core::Error::invalid("docker", m))?;
+    let provider = DockerProvider::new(docker_config).await?;
+    let c = provider.config();
+    tracing::info!(host = %c.host, network = %c.network, resolve = ?c.resolve_mode, "docker provider connected");
+    Ok(Arc::new(provider))
+}
+
+#[cfg(not(feature = "docker"))]
+async fn docker(_config: &GatewayConfig) -> Result<Arc<DynProvider>, faas_core::Error> {
+    Err(faas_core::Error::unsupported(
+        "this gateway was built without the `docker` feature: rebuild with --features docker",
+    ))
 }
