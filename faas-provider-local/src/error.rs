@@ -36,14 +36,6 @@ pub enum LocalError {
         /// What failed (never the value).
         message: &'static str,
     },
-    /// A replica could not be started.
-    #[error("starting a replica of {function}: {message}")]
-    Spawn {
-        /// `namespace/name`.
-        function: String,
-        /// What failed.
-        message: String,
-    },
 }
 
 impl LocalError {
@@ -60,7 +52,6 @@ impl From<LocalError> for Error {
             LocalError::Io { .. } | LocalError::State { .. } | LocalError::Crypto { .. } => {
                 ErrorKind::Internal
             }
-            LocalError::Spawn { .. } => ErrorKind::Unavailable,
         };
         Error::new(kind, err.to_string()).with_source(err)
     }

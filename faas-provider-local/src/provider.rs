@@ -294,7 +294,7 @@ impl Drop for LocalProvider {
             f.kill_all_now();
         }
         // The killed processes leave their cgroups within moments; removal is best effort.
-        for _ in 0..50 {
+        for _ in 0..250 {
             if functions.iter().all(|f| f.remove_cgroups()) {
                 break;
             }
@@ -367,7 +367,22 @@ impl Provider for LocalProvider {
             f
         };
         let _ops = f.ops.lock().await;
-        let started = self.start_replicas(&f, &spec, replicas)?;
+        let started = match self.start_replicas(&f, &spec, replicas) {
+            Ok(started) => started,
+            Err(e) => {
+                // Nothing changes when a deploy fails: forget the function again.
+                lock(&self.functions).remove(&(ns.clone(), name.clone()));
+                f.mark_deleted();
+                let _ = self.update_state(|s| {
+                    if let Some(fns) = s.functions.get_mut(&ns) {
+                        fns.remove(&name);
+                    }
+                    Ok(())
+                });
+                self.logs.remove(&ns, &name);
+                return Err(e);
+            }
+        };
         f.add(started);
         tracing::info!(function = %name, namespace = %ns, replicas, "deployed");
         Ok(())

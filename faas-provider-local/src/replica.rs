@@ -265,8 +265,23 @@ impl Replica {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        for pid in self.cgroup.pids() {
-            let _ = nix_kill(pid);
+        let pids = self.cgroup.pids();
+        for pid in &pids {
+            let _ = nix_kill(*pid);
+        }
+        // The runtime may not get to reap them (we are inside a synchronous Drop): reap our own
+        // children here, so the cgroups are released and can be removed.
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        for pid in pids {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            while std::time::Instant::now() < deadline {
+                match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    _ => break,
+                }
+            }
         }
     }
 }
