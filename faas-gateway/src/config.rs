@@ -181,6 +181,8 @@ pub struct GatewayConfig {
     pub shutdown_timeout: Duration,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// Async invocations (`/async-function/*`): queue, limits and worker.
+    pub queue: crate::queue::AsyncSettings,
     /// Settings of the Docker provider (used with [`ProviderSpec::Docker`]).
     pub docker: DockerSettings,
 }
@@ -204,6 +206,7 @@ impl Default for GatewayConfig {
             endpoint_cache_ttl: Duration::from_millis(1000),
             shutdown_timeout: Duration::from_secs(10),
             log_json: false,
+            queue: crate::queue::AsyncSettings::default(),
             docker: DockerSettings::default(),
         }
     }
@@ -288,6 +291,8 @@ struct Cli {
     /// Log JSON lines instead of text [env: FAAS_LOG_FORMAT=json]
     #[arg(long)]
     log_json: bool,
+    #[command(flatten)]
+    async_args: crate::queue::AsyncArgs,
 }
 
 impl GatewayConfig {
@@ -424,6 +429,7 @@ impl GatewayConfig {
                 format!("{v:?} is not one of: published, dns"),
             ));
         }
+        c.queue = cli.async_args.resolve(env)?;
         c.log_json = cli.log_json
             || env
                 .get("FAAS_LOG_FORMAT")

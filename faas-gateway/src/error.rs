@@ -102,6 +102,10 @@ pub enum GatewayError {
     /// A control-plane call took longer than `write_timeout`.
     #[error("the request took longer than {0:?}")]
     HandlerTimeout(Duration),
+    /// The async queue refused or failed an operation (full, unreachable, bad
+    /// `X-Callback-Url`, unknown dead letter); its own table picks the status.
+    #[error(transparent)]
+    Queue(#[from] faas_queue::QueueError),
 }
 
 impl GatewayError {
@@ -131,6 +135,7 @@ impl GatewayError {
             | GatewayError::NonCanonicalPath => StatusCode::BAD_REQUEST,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::Queue(e) => e.http_status(),
         }
     }
 
@@ -151,6 +156,12 @@ impl GatewayError {
             | GatewayError::NonCanonicalPath
             | GatewayError::MethodNotAllowed => ErrorKind::InvalidInput,
             GatewayError::Unauthorized => ErrorKind::Unauthenticated,
+            GatewayError::Queue(e) => match e.http_status().as_u16() {
+                400 | 413 => ErrorKind::InvalidInput,
+                404 => ErrorKind::NotFound,
+                503 => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            },
         }
     }
 
@@ -174,6 +185,16 @@ impl GatewayError {
                 message: message.clone(),
                 field: Some(field.clone()),
             },
+            GatewayError::Queue(e) => ErrorBody {
+                kind: self.kind().as_str().to_owned(),
+                message: e.to_string(),
+                field: match e {
+                    faas_queue::QueueError::InvalidCallback(_) => Some("X-Callback-Url".to_owned()),
+                    faas_queue::QueueError::Invalid { field, .. } => Some((*field).to_owned()),
+                    faas_queue::QueueError::TooLarge { .. } => Some("body".to_owned()),
+                    _ => None,
+                },
+            },
             other => ErrorBody {
                 kind: other.kind().as_str().to_owned(),
                 message: other.to_string(),
@@ -191,6 +212,10 @@ impl GatewayError {
         } else {
             tracing::debug!(error = %self, source = source.as_str(), "request rejected");
         }
+        let retry_after = match &self {
+            GatewayError::Queue(e) => e.retry_after(),
+            _ => None,
+        };
         let mut body = serde_json::to_vec(&self.body()).unwrap_or_default();
         body.push(b'\n');
         let mut response = Response::new(Body::from(body));
@@ -209,6 +234,12 @@ impl GatewayError {
             _ => {
                 headers.insert("x-openfaas-internal", HeaderValue::from_static("gateway"));
             }
+        }
+        if let Some(after) = retry_after {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
         }
         if matches!(self, GatewayError::Unauthorized) {
             headers.insert(
@@ -279,6 +310,16 @@ mod tests {
                 501,
                 Source::Provider,
             ),
+            (
+                GatewayError::Queue(faas_queue::QueueError::Full { depth: 1, max: 1 }),
+                503,
+                Source::Provider,
+            ),
+            (
+                GatewayError::Queue(faas_queue::QueueError::InvalidCallback("bad".into())),
+                400,
+                Source::Client,
+            ),
         ];
         for (err, status, source) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");
@@ -296,5 +337,9 @@ mod tests {
         let body = GatewayError::bad_request("replicas", "invalid type").body();
         assert_eq!(body.field.as_deref(), Some("replicas"));
         assert_eq!(body.kind, "invalid_input");
+        let full = GatewayError::Queue(faas_queue::QueueError::Full { depth: 1, max: 1 });
+        assert_eq!(full.into_http().headers()[header::RETRY_AFTER], "5");
+        let cb = GatewayError::Queue(faas_queue::QueueError::InvalidCallback("bad".into()));
+        assert_eq!(cb.body().field.as_deref(), Some("X-Callback-Url"));
     }
 }

@@ -1,9 +1,10 @@
 //! The OpenFaaS-compatible gateway: the management API (`/system/*`), a streaming reverse
-//! proxy to function replicas (`/function/*`), basic auth, limits and Prometheus metrics,
-//! over any [`faas_core::Provider`].
+//! proxy to function replicas (`/function/*`), durable async invocations (`/async-function/*`),
+//! basic auth, limits and Prometheus metrics, over any [`faas_core::Provider`].
 //!
 //! One hyper server carries both planes: `/function/…` goes straight to the proxy (a raw
-//! hyper handler with a pooled keep-alive client), everything else to the axum [`app`] router.
+//! hyper handler with a pooled keep-alive client), `/async-function/…` to the enqueue handler
+//! when a queue is attached, everything else to the axum [`app`] router.
 //!
 //! # Layout
 //! - [`config`]: `GatewayConfig`, flags with environment fallbacks (`Source` trait).
@@ -15,6 +16,7 @@
 //! - [`endpoints`]: endpoint cache, least-in-flight balancing, scale from zero.
 //! - [`metrics`]: metric names and the per-gateway registry.
 //! - [`provider`]: builds the configured backend.
+//! - [`queue`]: async invocations: settings, enqueue route, worker invoker, dead letters.
 //!
 //! # Usage
 //!
@@ -38,6 +40,7 @@ pub mod error;
 pub mod metrics;
 pub mod provider;
 pub mod proxy;
+pub mod queue;
 pub mod routes;
 pub mod state;
 
@@ -79,6 +82,9 @@ async fn dispatch(
     if req.uri().path().starts_with(proxy::FUNCTION_PREFIX) {
         return proxy::invoke(&state, req, remote).await;
     }
+    if req.uri().path().starts_with(queue::ASYNC_PREFIX) && state.async_queue().is_some() {
+        return queue::enqueue::enqueue(&state, req, remote).await;
+    }
     match router.oneshot(req.map(Body::new)).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -87,6 +93,10 @@ async fn dispatch(
 
 /// Serves the gateway on `listener` until `shutdown` completes, then lets in-flight requests
 /// finish for up to `shutdown_timeout` and returns.
+///
+/// With an async queue attached ([`queue::enable`]) and the worker on, the worker runs for as
+/// long as the server does; on shutdown it stops fetching and its in-flight calls get the same
+/// `shutdown_timeout` to settle (what does not settle stays un-acked and is delivered again).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -116,6 +126,14 @@ pub async fn serve(
                 state.metrics().run_upkeep();
             }
         })
+    };
+
+    let worker = match queue::start_worker(&state) {
+        Ok(worker) => worker,
+        Err(e) => {
+            tracing::error!(error = %e, "the async worker could not start: calls are only queued");
+            None
+        }
     };
 
     let graceful = GracefulShutdown::new();
@@ -152,12 +170,20 @@ pub async fn serve(
     drop(listener);
     background.abort();
     tracing::info!(timeout = ?config.shutdown_timeout, "shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
+    let worker_stopped = async {
+        if let Some(worker) = worker {
+            worker.shutdown().await;
+            tracing::info!("async worker stopped");
+        }
+    };
+    let drained = async { tokio::join!(graceful.shutdown(), worker_stopped) };
+    if tokio::time::timeout(config.shutdown_timeout, drained)
         .await
         .is_err()
     {
         tracing::warn!(
-            "in-flight requests did not finish within the shutdown timeout; closing them"
+            "in-flight requests or async calls did not finish within the shutdown timeout; \
+             closing them (unsettled async calls are delivered again)"
         );
     }
     Ok(())

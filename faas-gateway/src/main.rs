@@ -59,6 +59,9 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(config, backend.provider(), credentials)
         .await
         .context("asking the provider for its info")?;
+    faas_gateway::queue::enable(&state)
+        .await
+        .context("opening the async queue")?;
     tracing::info!(listen = %listener.local_addr()?, provider = %state.provider_info().provider, "gateway listening");
     serve(listener, state, shutdown_signal()).await?;
     backend.shutdown().await;

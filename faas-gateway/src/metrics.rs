@@ -4,9 +4,11 @@
 //! one process stay apart) and renders from our `/metrics` route. Series are created only for
 //! functions that exist: the proxy asks for a [`FunctionMetrics`] only after the provider
 //! resolved the function, and keeps it in its per-function cache entry, so the hot path
-//! touches pre-registered atomic handles.
+//! touches pre-registered atomic handles. The async queue's `faas_queue_*` series are recorded
+//! into the same registry through [`Metrics::queue_sink`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, SharedString, Unit};
@@ -37,7 +39,7 @@ static METADATA: Metadata<'static> =
 
 /// The gateway's metric registry.
 pub struct Metrics {
-    recorder: PrometheusRecorder,
+    recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
 }
 
@@ -64,7 +66,7 @@ impl Metrics {
             // Only fails for an empty bucket list, which BUCKETS is not.
             Err(_) => PrometheusBuilder::new(),
         };
-        let recorder = builder.build_recorder();
+        let recorder = Arc::new(builder.build_recorder());
         let handle = recorder.handle();
         recorder.describe_counter(
             INVOCATION_TOTAL.into(),
@@ -139,6 +141,12 @@ impl Metrics {
             counter.increment(1);
             histogram.record(seconds);
         }
+    }
+
+    /// Where the async queue and its worker record, so the `faas_queue_*` series land in this
+    /// registry (no global recorder involved).
+    pub fn queue_sink(&self) -> faas_queue::MetricsSink {
+        faas_queue::MetricsSink::recorder(self.recorder.clone())
     }
 
     /// The Prometheus text exposition.

@@ -110,7 +110,17 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Serves one `/function/…` request. Never fails: errors become responses.
 pub async fn invoke(
     state: &AppState,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    invoke_request(state, req.map(RequestBody::Stream), remote).await
+}
+
+/// [`invoke`] for a request whose body is already in memory or streaming: the path the async
+/// worker shares with synchronous calls (resolve, balance, scale from zero, metrics).
+pub(crate) async fn invoke_request(
+    state: &AppState,
+    mut req: Request<RequestBody>,
     remote: SocketAddr,
 ) -> Response<Body> {
     let started = Instant::now();
@@ -148,7 +158,7 @@ pub async fn invoke(
 
 async fn forward(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     remote: SocketAddr,
     start_time: &HeaderValue,
     entry_slot: &mut Option<Arc<FunctionEntry>>,
@@ -250,10 +260,19 @@ async fn forward(
     ))
 }
 
+/// Where a proxied request's body comes from.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// Streamed from the caller's connection.
+    Stream(Incoming),
+    /// Already in memory (an async call); `None` once sent.
+    Full(Option<Bytes>),
+}
+
 /// A request body that fails once more than `limit` bytes have passed, flagging `exceeded`.
 #[derive(Debug)]
 pub struct LimitedBody {
-    inner: Incoming,
+    inner: RequestBody,
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
@@ -273,7 +292,18 @@ impl http_body::Body for LimitedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let inner = match &mut this.inner {
+            RequestBody::Stream(inner) => inner,
+            RequestBody::Full(bytes) => {
+                return Poll::Ready(
+                    bytes
+                        .take()
+                        .filter(|b| !b.is_empty())
+                        .map(|b| Ok(Frame::data(b))),
+                );
+            }
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -292,11 +322,19 @@ impl http_body::Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            RequestBody::Stream(inner) => inner.is_end_stream(),
+            RequestBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            RequestBody::Stream(inner) => inner.size_hint(),
+            RequestBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
     }
 }
 

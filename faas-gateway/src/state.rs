@@ -1,7 +1,7 @@
 //! [`AppState`]: what every request handler shares.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use faas_core::{DynProvider, ProviderInfo};
 
@@ -10,6 +10,7 @@ use crate::config::GatewayConfig;
 use crate::endpoints::Endpoints;
 use crate::metrics::Metrics;
 use crate::proxy::{self, ProxyClient};
+use crate::queue::AsyncQueue;
 
 /// The shared state of a gateway: cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ struct Inner {
     default_namespace: String,
     info: ProviderInfo,
     counted: std::sync::Mutex<HashSet<String>>,
+    async_queue: OnceLock<AsyncQueue>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
                 default_namespace,
                 info,
                 counted: std::sync::Mutex::new(HashSet::new()),
+                async_queue: OnceLock::new(),
             }),
         })
     }
@@ -92,6 +95,18 @@ impl AppState {
     /// The pooled upstream client.
     pub(crate) fn client(&self) -> &ProxyClient {
         &self.inner.client
+    }
+
+    /// The async queue, when one is attached ([`crate::queue::enable`]).
+    pub fn async_queue(&self) -> Option<&AsyncQueue> {
+        self.inner.async_queue.get()
+    }
+
+    /// Attaches the async queue: `/async-function/*` and `/system/async/*` are served from
+    /// then on, and [`crate::serve`] runs the worker. Only the first attach counts; returns
+    /// whether this one did.
+    pub fn attach_queue(&self, queue: AsyncQueue) -> bool {
+        self.inner.async_queue.set(queue).is_ok()
     }
 
     /// The provider's info as read at start.

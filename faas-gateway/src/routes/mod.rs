@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::error::GatewayError;
+use crate::queue::dead_letters;
 use crate::state::AppState;
 
 /// Paths served without credentials (everything else needs them when auth is on).
@@ -47,6 +48,16 @@ pub fn router(state: AppState) -> Router {
                 .delete(system::delete_namespace),
         )
         .route("/system/info", get(system::info))
+        .route("/system/async/dead-letters", get(dead_letters::list))
+        .route(
+            "/system/async/dead-letters/{id}",
+            axum::routing::delete(dead_letters::delete),
+        )
+        .route(
+            "/system/async/dead-letters/{id}/replay",
+            post(dead_letters::replay),
+        )
+        .route("/system/async/stats", get(dead_letters::stats))
         .route("/healthz", get(system::healthz).head(system::healthz))
         .route("/metrics", get(system::metrics))
         .fallback(|| async { GatewayError::RouteNotFound })
