@@ -68,6 +68,8 @@
 //! - `ready`: running tasks, health probes and their cache.
 //! - `provider`, `functions`, `secrets`, `namespaces`, `logs`: the [`faas_core::Provider`]
 //!   implementation, one module per topic.
+//! - [`test_support`] (feature `test-support`): fixture image builder and engine helpers for
+//!   real-engine tests and benchmarks.
 //! - `src/bin/fixture.rs`: `faas-docker-fixture`, the test function (echo, env, cat, serve).
 //! - `src/main.rs`: `faas-provider-docker`, the provider served over gRPC.
 
@@ -82,6 +84,8 @@ mod provider;
 pub mod quantity;
 mod ready;
 mod secrets;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod translate;
 
 pub use config::{DockerConfig, RegistryAuth, ResolveMode};
