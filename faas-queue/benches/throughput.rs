@@ -13,7 +13,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faas_queue::{AsyncCall, DynQueue, EmbeddedConfig, EmbeddedQueue, HttpInvoker, NatsConfig, NatsQueue, Worker, WorkerConfig};
+use faas_queue::{
+    AsyncCall, DynQueue, EmbeddedConfig, EmbeddedQueue, HttpInvoker, NatsConfig, NatsQueue, Worker,
+    WorkerConfig,
+};
 
 const CONCURRENCY: usize = 512;
 
@@ -45,7 +48,10 @@ async fn accept(queue: DynQueue, n: usize, callback: Option<String>) -> f64 {
 }
 
 async fn end_to_end(queue: DynQueue, n: usize) -> f64 {
-    let (f, r) = (common::Functions::start().await, common::Receiver::start().await);
+    let (f, r) = (
+        common::Functions::start().await,
+        common::Receiver::start().await,
+    );
     accept(queue.clone(), n, Some(r.url())).await;
     let mut cfg = WorkerConfig::default();
     cfg.concurrency = 128;
@@ -53,14 +59,18 @@ async fn end_to_end(queue: DynQueue, n: usize) -> f64 {
     let inv = Arc::new(HttpInvoker::new(&f.url(), Duration::from_secs(10)).unwrap());
     let start = Instant::now();
     let w = Worker::new(queue, inv, cfg).unwrap().spawn();
-    r.wait_until(Duration::from_secs(600), "all callbacks", |c| c.len() >= n).await;
+    r.wait_until(Duration::from_secs(600), "all callbacks", |c| c.len() >= n)
+        .await;
     let secs = start.elapsed().as_secs_f64();
     w.shutdown().await;
     n as f64 / secs
 }
 
 fn calls(default: usize) -> usize {
-    std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -68,24 +78,52 @@ async fn main() {
     let accepted_n = calls(50_000);
     let e2e_n = (accepted_n / 5).max(1000);
     let dir = tempfile::tempdir().unwrap();
-    let q: DynQueue = Arc::new(EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(1_000_000)).await.unwrap());
+    let q: DynQueue = Arc::new(
+        EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(1_000_000))
+            .await
+            .unwrap(),
+    );
     let rate = accept(q, accepted_n, None).await;
-    println!("embedded: accepted {accepted_n} calls at {rate:.0}/s (durable, {CONCURRENCY} concurrent enqueuers)");
+    println!(
+        "embedded: accepted {accepted_n} calls at {rate:.0}/s (durable, {CONCURRENCY} concurrent enqueuers)"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let q: DynQueue = Arc::new(EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(1_000_000)).await.unwrap());
+    let q: DynQueue = Arc::new(
+        EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(1_000_000))
+            .await
+            .unwrap(),
+    );
     let rate = end_to_end(q, e2e_n).await;
-    println!("embedded: completed {e2e_n} calls end-to-end at {rate:.0}/s (invoke + callback + ack)");
+    println!(
+        "embedded: completed {e2e_n} calls end-to-end at {rate:.0}/s (invoke + callback + ack)"
+    );
 
     match std::env::var("FAAS_TEST_NATS_URL") {
         Ok(url) if !url.is_empty() => {
             let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-            let q: DynQueue =
-                Arc::new(NatsQueue::connect(NatsConfig::new(&url).with_names(&name).with_max_depth(1_000_000)).await.unwrap());
+            let q: DynQueue = Arc::new(
+                NatsQueue::connect(
+                    NatsConfig::new(&url)
+                        .with_names(&name)
+                        .with_max_depth(1_000_000),
+                )
+                .await
+                .unwrap(),
+            );
             let rate = accept(q, accepted_n, None).await;
-            println!("nats: accepted {accepted_n} calls at {rate:.0}/s (publish acks awaited in batches)");
+            println!(
+                "nats: accepted {accepted_n} calls at {rate:.0}/s (publish acks awaited in batches)"
+            );
             let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-            let q: DynQueue =
-                Arc::new(NatsQueue::connect(NatsConfig::new(&url).with_names(&name).with_max_depth(1_000_000)).await.unwrap());
+            let q: DynQueue = Arc::new(
+                NatsQueue::connect(
+                    NatsConfig::new(&url)
+                        .with_names(&name)
+                        .with_max_depth(1_000_000),
+                )
+                .await
+                .unwrap(),
+            );
             let rate = end_to_end(q, e2e_n).await;
             println!("nats: completed {e2e_n} calls end-to-end at {rate:.0}/s");
         }

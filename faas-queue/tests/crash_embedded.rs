@@ -15,7 +15,18 @@ async fn every_accepted_call_survives_kill_9() {
     f.slow_ms.store(20, Ordering::SeqCst);
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().to_str().expect("utf-8 path");
-    let args = ["--backend", "embedded", "--data-dir", data, "--concurrency", "16", "--per-function-concurrency", "16", "--lease-secs", "2"];
+    let args = [
+        "--backend",
+        "embedded",
+        "--data-dir",
+        data,
+        "--concurrency",
+        "16",
+        "--per-function-concurrency",
+        "16",
+        "--lease-secs",
+        "2",
+    ];
     let mut h = host::start(&f.url(), &args).await;
 
     // A bad callback URL is refused before anything is stored.
@@ -30,7 +41,10 @@ async fn every_accepted_call_survives_kill_9() {
 
     let accepted = host::enqueue_many(&h.url, "slow", &r.url(), 1000).await;
     assert_eq!(accepted.len(), 1000, "all calls accepted");
-    r.wait_until(Duration::from_secs(30), "some deliveries", |c| c.len() >= 150).await;
+    r.wait_until(Duration::from_secs(30), "some deliveries", |c| {
+        c.len() >= 150
+    })
+    .await;
     h.child.start_kill().expect("kill -9");
     h.child.wait().await.expect("reaped");
     let before = r.distinct_ids().len();
@@ -38,12 +52,23 @@ async fn every_accepted_call_survives_kill_9() {
 
     let mut h2 = host::start(&f.url(), &args).await;
     r.wait_until(Duration::from_secs(60), "every accepted call", |c| {
-        let seen: std::collections::HashSet<&str> =
-            c.iter().map(|cb| cb.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or("")).collect();
+        let seen: std::collections::HashSet<&str> = c
+            .iter()
+            .map(|cb| {
+                cb.headers
+                    .get("x-call-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+            })
+            .collect();
         accepted.iter().all(|id| seen.contains(id.as_str()))
     })
     .await;
-    eprintln!("delivered before kill: {before}; callbacks in total: {} for {} calls", r.count(), accepted.len());
+    eprintln!(
+        "delivered before kill: {before}; callbacks in total: {} for {} calls",
+        r.count(),
+        accepted.len()
+    );
     h2.child.start_kill().expect("kill");
     let _ = h2.child.wait().await;
 }

@@ -9,7 +9,9 @@ use common::suite;
 use faas_queue::{AsyncCall, DynQueue, EmbeddedConfig, EmbeddedQueue, Queue, QueueError};
 
 async fn open(dir: &std::path::Path) -> EmbeddedQueue {
-    EmbeddedQueue::open(EmbeddedConfig::new(dir)).await.expect("open")
+    EmbeddedQueue::open(EmbeddedConfig::new(dir))
+        .await
+        .expect("open")
 }
 
 #[tokio::test]
@@ -33,15 +35,28 @@ async fn dead_lettered_then_replayed() {
 #[tokio::test]
 async fn full_queue_refuses_with_retry_after() {
     let dir = tempfile::tempdir().expect("tmp");
-    let q = EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(3)).await.expect("open");
+    let q = EmbeddedQueue::open(EmbeddedConfig::new(dir.path()).with_max_depth(3))
+        .await
+        .expect("open");
     for _ in 0..3 {
-        q.enqueue(AsyncCall::new("echo", "openfaas-fn")).await.expect("enqueue");
+        q.enqueue(AsyncCall::new("echo", "openfaas-fn"))
+            .await
+            .expect("enqueue");
     }
-    let err = q.enqueue(AsyncCall::new("echo", "openfaas-fn")).await.expect_err("full");
-    assert!(matches!(err, QueueError::Full { depth: 3, max: 3 }), "{err}");
+    let err = q
+        .enqueue(AsyncCall::new("echo", "openfaas-fn"))
+        .await
+        .expect_err("full");
+    assert!(
+        matches!(err, QueueError::Full { depth: 3, max: 3 }),
+        "{err}"
+    );
     assert_eq!(err.http_status(), http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(err.retry_after().is_some());
-    assert_eq!(faas_core::Error::from(err).kind(), faas_core::ErrorKind::Unavailable);
+    assert_eq!(
+        faas_core::Error::from(err).kind(),
+        faas_core::ErrorKind::Unavailable
+    );
     assert_eq!(q.depth().await.expect("depth"), 3);
 }
 
@@ -63,7 +78,13 @@ async fn calls_survive_reopen_and_expired_leases_come_back() {
     // The writer thread lets go of the file right after the last handle is dropped.
     let q = common::eventually(Duration::from_secs(5), "the file lock", || {
         let d = dir.path().to_owned();
-        async move { EmbeddedQueue::open(EmbeddedConfig::new(d).with_visibility_timeout(Duration::from_millis(200))).await.ok() }
+        async move {
+            EmbeddedQueue::open(
+                EmbeddedConfig::new(d).with_visibility_timeout(Duration::from_millis(200)),
+            )
+            .await
+            .ok()
+        }
     })
     .await;
     assert_eq!(q.depth().await.expect("depth"), 20);
@@ -79,9 +100,14 @@ async fn calls_survive_reopen_and_expired_leases_come_back() {
     for d in got {
         q.ack(d).await.expect("ack");
     }
-    let again = tokio::time::timeout(Duration::from_secs(5), q.fetch(1)).await.expect("redelivered").expect("fetch");
+    let again = tokio::time::timeout(Duration::from_secs(5), q.fetch(1))
+        .await
+        .expect("redelivered")
+        .expect("fetch");
     assert_eq!(again[0].call.id, kept.call.id);
-    q.ack(again.into_iter().next().expect("one")).await.expect("ack");
+    q.ack(again.into_iter().next().expect("one"))
+        .await
+        .expect("ack");
     q.ack(kept).await.expect("stale ack is harmless");
     assert_eq!(q.depth().await.expect("depth"), 0);
 }

@@ -33,25 +33,51 @@ pub async fn start(gateway: &str, args: &[&str]) -> Host {
         .expect("faas-queue-worker printed its address in time")
         .expect("read stdout")
         .expect("a line");
-    let addr = line.strip_prefix("listening on ").expect("listening line").trim().to_owned();
-    Host { child, url: format!("http://{addr}") }
+    let addr = line
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .trim()
+        .to_owned();
+    Host {
+        child,
+        url: format!("http://{addr}"),
+    }
 }
 
 /// Posts `n` async calls of `function` (64 at a time) and returns the ids answered 202.
-pub async fn enqueue_many(host_url: &str, function: &str, callback: &str, n: usize) -> HashSet<String> {
+pub async fn enqueue_many(
+    host_url: &str,
+    function: &str,
+    callback: &str,
+    n: usize,
+) -> HashSet<String> {
     let client = reqwest::Client::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await.expect("sem");
-        let (client, url, cb) = (client.clone(), format!("{host_url}/async-function/{function}"), callback.to_owned());
+        let (client, url, cb) = (
+            client.clone(),
+            format!("{host_url}/async-function/{function}"),
+            callback.to_owned(),
+        );
         tasks.spawn(async move {
             let _p = permit;
-            let resp = client.post(url).header("X-Callback-Url", cb).body(format!("call {i}")).send().await.ok()?;
+            let resp = client
+                .post(url)
+                .header("X-Callback-Url", cb)
+                .body(format!("call {i}"))
+                .send()
+                .await
+                .ok()?;
             if resp.status() != 202 {
                 return None;
             }
-            resp.headers().get("x-call-id")?.to_str().ok().map(str::to_owned)
+            resp.headers()
+                .get("x-call-id")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
         });
     }
     let mut ids = HashSet::new();

@@ -29,7 +29,9 @@ where
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let h = handler.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -54,7 +56,10 @@ pub struct Callback {
 
 impl Callback {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -73,8 +78,15 @@ impl Receiver {
             let r = r2.clone();
             async move {
                 let (parts, body) = req.into_parts();
-                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                r.got.lock().expect("lock").push(Callback { headers: parts.headers, body });
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                r.got.lock().expect("lock").push(Callback {
+                    headers: parts.headers,
+                    body,
+                });
                 r.changed.notify_waiters();
                 Response::new(Full::new(Bytes::new()))
             }
@@ -97,11 +109,19 @@ impl Receiver {
     }
 
     pub fn distinct_ids(&self) -> HashSet<String> {
-        self.all().iter().map(|c| c.header("x-call-id").to_owned()).collect()
+        self.all()
+            .iter()
+            .map(|c| c.header("x-call-id").to_owned())
+            .collect()
     }
 
     /// Waits until `pred` holds over the callbacks, or panics after `deadline`.
-    pub async fn wait_until(&self, deadline: Duration, what: &str, pred: impl Fn(&[Callback]) -> bool) {
+    pub async fn wait_until(
+        &self,
+        deadline: Duration,
+        what: &str,
+        pred: impl Fn(&[Callback]) -> bool,
+    ) {
         let end = tokio::time::Instant::now() + deadline;
         loop {
             let notified = self.changed.notified();
@@ -155,18 +175,40 @@ impl Functions {
     }
 
     pub fn calls_of(&self, name: &str) -> u64 {
-        self.calls.lock().expect("lock").get(name).copied().unwrap_or(0)
+        self.calls
+            .lock()
+            .expect("lock")
+            .get(name)
+            .copied()
+            .unwrap_or(0)
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let path = parts.uri.path().to_owned();
         let rest = path.strip_prefix("/function/").unwrap_or("");
-        let (target, sub) = rest.split_once('/').map(|(a, b)| (a, format!("/{b}"))).unwrap_or((rest, String::new()));
+        let (target, sub) = rest
+            .split_once('/')
+            .map(|(a, b)| (a, format!("/{b}")))
+            .unwrap_or((rest, String::new()));
         let name = target.split('.').next().unwrap_or("").to_owned();
-        *self.calls.lock().expect("lock").entry(name.clone()).or_default() += 1;
-        let id = parts.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        *self
+            .calls
+            .lock()
+            .expect("lock")
+            .entry(name.clone())
+            .or_default() += 1;
+        let id = parts
+            .headers
+            .get("x-call-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let attempt = {
             let mut m = self.per_id.lock().expect("lock");
             let n = m.entry(id).or_default();
@@ -190,7 +232,8 @@ impl Functions {
                         String::from_utf8_lossy(&body)
                     ),
                 );
-                r.headers_mut().insert("x-echo", http::HeaderValue::from_static("yes"));
+                r.headers_mut()
+                    .insert("x-echo", http::HeaderValue::from_static("yes"));
                 if let Some(v) = parts.headers.get("x-custom") {
                     r.headers_mut().insert("x-custom-seen", v.clone());
                 }
@@ -198,10 +241,13 @@ impl Functions {
             }
             "flaky" if attempt <= 2 => respond(StatusCode::SERVICE_UNAVAILABLE, "not yet".into()),
             "flaky" => respond(StatusCode::OK, "ok".into()),
-            "broken" if self.healed.load(Ordering::SeqCst) => respond(StatusCode::OK, "healed".into()),
+            "broken" if self.healed.load(Ordering::SeqCst) => {
+                respond(StatusCode::OK, "healed".into())
+            }
             "broken" => respond(StatusCode::SERVICE_UNAVAILABLE, "down".into()),
             "slow" => {
-                tokio::time::sleep(Duration::from_millis(self.slow_ms.load(Ordering::SeqCst))).await;
+                tokio::time::sleep(Duration::from_millis(self.slow_ms.load(Ordering::SeqCst)))
+                    .await;
                 respond(StatusCode::OK, "slow".into())
             }
             _ => respond(StatusCode::NOT_FOUND, "no such function".into()),

@@ -17,7 +17,9 @@ fn invoker(f: &Functions) -> Arc<HttpInvoker> {
 /// Enqueue, then the callback arrives with the function's status, body and headers.
 pub async fn callback_received(queue: DynQueue) {
     let (f, r) = (Functions::start().await, Receiver::start().await);
-    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(3)).expect("worker").spawn();
+    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(3))
+        .expect("worker")
+        .spawn();
     let mut headers = http::HeaderMap::new();
     headers.insert("x-custom", http::HeaderValue::from_static("42"));
     let call = AsyncCall::new("echo", "openfaas-fn")
@@ -35,10 +37,20 @@ pub async fn callback_received(queue: DynQueue) {
     assert_eq!(cb.header("x-function-name"), "echo");
     assert_eq!(cb.header("x-function-namespace"), "openfaas-fn");
     assert_eq!(cb.header("x-echo"), "yes", "function headers are passed on");
-    assert_eq!(cb.header("x-custom-seen"), "42", "request headers reach the function");
-    let secs: f64 = cb.header("x-duration-seconds").parse().expect("duration is a number");
+    assert_eq!(
+        cb.header("x-custom-seen"),
+        "42",
+        "request headers reach the function"
+    );
+    let secs: f64 = cb
+        .header("x-duration-seconds")
+        .parse()
+        .expect("duration is a number");
     assert!((0.0..10.0).contains(&secs));
-    let start: u128 = cb.header("x-start-time").parse().expect("start time is a number");
+    let start: u128 = cb
+        .header("x-start-time")
+        .parse()
+        .expect("start time is a number");
     assert!(start > 1_600_000_000_000_000_000, "unix nanoseconds");
     assert_eq!(&cb.body[..], b"echo:POST /sub/path?a=1&b=2 hello");
     eventually(WAIT, "an empty queue", || {
@@ -52,7 +64,9 @@ pub async fn callback_received(queue: DynQueue) {
 /// A function failing twice (503) then succeeding is retried and called back once, with 200.
 pub async fn retried_then_called_back_once(queue: DynQueue) {
     let (f, r) = (Functions::start().await, Receiver::start().await);
-    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(5)).expect("worker").spawn();
+    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(5))
+        .expect("worker")
+        .spawn();
     let call = AsyncCall::new("flaky", "openfaas-fn").with_callback_url(r.url());
     queue.enqueue(call).await.expect("enqueue");
     r.wait_until(WAIT, "the callback", |c| !c.is_empty()).await;
@@ -73,7 +87,9 @@ pub async fn retried_then_called_back_once(queue: DynQueue) {
 /// after it is fixed, it completes and leaves the store.
 pub async fn dead_lettered_then_replayed(queue: DynQueue) {
     let (f, r) = (Functions::start().await, Receiver::start().await);
-    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(3)).expect("worker").spawn();
+    let worker = Worker::new(queue.clone(), invoker(&f), fast_worker(3))
+        .expect("worker")
+        .spawn();
     let call = AsyncCall::new("broken", "openfaas-fn").with_callback_url(r.url());
     let id = call.id.clone();
     queue.enqueue(call).await.expect("enqueue");
@@ -93,13 +109,17 @@ pub async fn dead_lettered_then_replayed(queue: DynQueue) {
 
     f.heal();
     queue.replay_dead_letter(&id).await.expect("replay");
-    r.wait_until(WAIT, "the callback after replay", |c| !c.is_empty()).await;
+    r.wait_until(WAIT, "the callback after replay", |c| !c.is_empty())
+        .await;
     let cb = r.all().remove(0);
     assert_eq!(cb.header("x-call-id"), id.as_str());
     assert_eq!(cb.header("x-function-status"), "200");
     assert_eq!(&cb.body[..], b"healed");
     assert!(queue.list_dead_letters(10).await.expect("list").is_empty());
     let again = queue.replay_dead_letter(&id).await;
-    assert!(matches!(again, Err(faas_queue::QueueError::NotFound(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(faas_queue::QueueError::NotFound(_))),
+        "{again:?}"
+    );
     worker.shutdown().await;
 }
