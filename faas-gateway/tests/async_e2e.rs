@@ -1273,3 +1273,44 @@ async fn nats_every_accepted_call_survives_nats_server_restart() {
     let _ = server.start_kill();
     let _ = server.wait().await;
 }
+
+// === 7. Named queues (JetStream) ===
+
+/// A function annotated `com.openfaas.queue: billing` has its calls published to the named
+/// queue: a gateway consuming only `default` leaves them alone, one started with
+/// `--nats-queue billing` runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_named_queue_is_run_only_by_workers_that_consume_it() {
+    let Some(backend) = Backend::nats("nats_named_queue_is_run_only_by_workers_that_consume_it")
+    else {
+        return;
+    };
+    let h = Harness::start().await;
+    let default_only = h.gateway(&backend, &FAST_RETRIES);
+    let r = default_only
+        .gw
+        .json(
+            Method::POST,
+            "/system/functions",
+            json!({"service": "echo", "image": "fixtures/echo:1", "envProcess": "cat",
+                   "annotations": {"com.openfaas.queue": "billing"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "deploy: {}", r.text());
+    let id = default_only.call("echo", &h.receiver, "to billing").await;
+
+    // Not run by a worker that does not consume "billing" (bounded wait: nothing is to happen).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(h.receiver.of(&id).is_empty(), "no callback yet");
+    assert_eq!(h.functions.calls_of("echo"), 0, "not invoked yet");
+
+    let mut args = FAST_RETRIES.to_vec();
+    args.extend(["--nats-queue", "billing"]);
+    let billing = h.gateway(&backend, &args);
+    let c = h.receiver.first_of(&id).await;
+    assert_eq!(c.header("x-function-status"), "200");
+    assert_eq!(c.header("x-function-name"), "echo");
+    assert_eq!(h.functions.calls_of("echo"), 1);
+    drop((default_only, billing));
+    backend.cleanup().await;
+}

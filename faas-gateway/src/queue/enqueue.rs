@@ -6,7 +6,8 @@
 //! canonical `name[.namespace]` (else 404, like `/function/`); `X-Call-Id`, when sent, is a
 //! usable id and `X-Callback-Url` an allowed http(s) URL (else 400 naming the header); the
 //! function exists, through the endpoint cache (else 404); the body fits the async limit
-//! (else 413). A full or unreachable queue answers 503 with `Retry-After`.
+//! (else 413). A full or unreachable queue answers 503 with `Retry-After`. On JetStream the call
+//! goes to the function's named queue (annotation `com.openfaas.queue`, see [`super::routes`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -114,10 +115,14 @@ async fn accept(
     };
 
     // The function must exist: a cache hit costs nothing, a miss one resolve.
-    state
+    let entry = state
         .endpoints()
         .lookup(state.provider(), state.metrics(), &name, &namespace)
         .await?;
+    let named_queue = match aq.routes() {
+        Some(routes) => routes.queue_of(state.provider(), &entry).await?,
+        None => None,
+    };
 
     let limit = aq.max_body_bytes();
     let declared = req
@@ -166,7 +171,8 @@ async fn accept(
         .with_path(tail)
         .with_query(parts.uri.query().unwrap_or(""))
         .with_headers(&parts.headers)
-        .with_body(body);
+        .with_body(body)
+        .with_queue(named_queue);
     if let Some(url) = callback {
         call = call.with_callback_url(url);
     }

@@ -11,6 +11,7 @@
 //! - [`settings`]: [`AsyncSettings`], [`QueueSpec`] and the `--queue`/`--async-*` flags.
 //! - [`enqueue`]: the `/async-function/*` handler.
 //! - [`invoker`]: [`GatewayInvoker`], the worker's [`faas_queue::Invoker`] over the proxy.
+//! - [`routes`]: [`QueueRoutes`], which named queue a function's calls go to.
 //! - [`dead_letters`]: `/system/async/dead-letters` (list, replay, delete) and `/system/async/stats`.
 //!
 //! # Usage
@@ -25,9 +26,11 @@
 pub mod dead_letters;
 pub mod enqueue;
 pub mod invoker;
+pub mod routes;
 pub mod settings;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use faas_queue::{
     Backoff, CallbackPolicy, DynQueue, EmbeddedConfig, EmbeddedQueue, NatsConfig, NatsQueue,
@@ -35,6 +38,7 @@ use faas_queue::{
 };
 
 pub use invoker::GatewayInvoker;
+pub use routes::QueueRoutes;
 pub use settings::{AsyncArgs, AsyncSettings, QueueSpec};
 
 use crate::config::GatewayConfig;
@@ -54,16 +58,27 @@ pub struct AsyncQueue {
     queue: DynQueue,
     policy: CallbackPolicy,
     max_body_bytes: u64,
+    routes: Option<Arc<QueueRoutes>>,
 }
 
 impl AsyncQueue {
-    /// Wraps `queue` with the policy and limits of `settings`.
-    pub fn new(queue: DynQueue, settings: &AsyncSettings) -> Self {
+    /// Wraps `queue` with the policy and limits of `settings`. On JetStream, calls are routed
+    /// by each function's `com.openfaas.queue` annotation, looked up through the provider and
+    /// kept for `route_ttl`; the embedded queue has a single queue and skips the lookup.
+    pub fn new(queue: DynQueue, settings: &AsyncSettings, route_ttl: Duration) -> Self {
+        let routes = matches!(settings.queue, QueueSpec::Nats(_))
+            .then(|| Arc::new(QueueRoutes::new(route_ttl)));
         Self {
             queue,
             policy: CallbackPolicy::allow_hosts(settings.callback_allowed_hosts.iter().cloned()),
             max_body_bytes: settings.max_body_bytes,
+            routes,
         }
+    }
+
+    /// The named-queue lookup, when the backend has named queues.
+    pub fn routes(&self) -> Option<&QueueRoutes> {
+        self.routes.as_deref()
     }
 
     /// The backend.
@@ -109,8 +124,11 @@ pub async fn open(
             if s.nats_stream != nc.stream {
                 nc = nc.with_names(&s.nats_stream);
             }
+            let queues = std::iter::once(faas_queue::nats::DEFAULT_QUEUE.to_owned())
+                .chain(s.nats_queues.iter().cloned());
+            nc = nc.with_queues(queues);
             let q = NatsQueue::connect(nc).await?;
-            tracing::info!(%url, stream = %s.nats_stream, "NATS JetStream async queue connected");
+            tracing::info!(%url, stream = %s.nats_stream, queues = ?s.nats_queues, "NATS JetStream async queue connected");
             Arc::new(q)
         }
     };
@@ -122,7 +140,12 @@ pub async fn open(
 /// `--queue none`.
 pub async fn enable(state: &AppState) -> Result<(), QueueError> {
     if let Some(queue) = open(state.config(), state.metrics()).await? {
-        state.attach_queue(AsyncQueue::new(queue, &state.config().queue));
+        let config = state.config();
+        state.attach_queue(AsyncQueue::new(
+            queue,
+            &config.queue,
+            config.endpoint_cache_ttl,
+        ));
     }
     Ok(())
 }

@@ -39,6 +39,10 @@ pub struct AsyncSettings {
     pub queue: QueueSpec,
     /// JetStream stream name (consumer and dead-letter names derive from it).
     pub nats_stream: String,
+    /// Named JetStream queues this gateway's worker consumes besides `default`: a function
+    /// annotated `com.openfaas.queue: <name>` has its calls published to `<name>`, which only
+    /// workers listing it consume (the embedded queue has one queue and ignores the annotation).
+    pub nats_queues: Vec<String>,
     /// Largest body of an async call (413 above it).
     pub max_body_bytes: u64,
     /// Most calls held in the queue (503 with Retry-After above it).
@@ -64,6 +68,7 @@ impl Default for AsyncSettings {
         Self {
             queue: QueueSpec::Embedded,
             nats_stream: "faas-request".into(),
+            nats_queues: Vec::new(),
             max_body_bytes: 1024 * 1024,
             max_depth: 100_000,
             worker: true,
@@ -89,6 +94,11 @@ pub struct AsyncArgs {
     /// [default: faas-request]
     #[arg(long)]
     nats_stream: Option<String>,
+    /// Named JetStream queue this gateway's worker consumes besides "default" (functions pick
+    /// one with the annotation com.openfaas.queue; repeat for more)
+    /// [env: FAAS_NATS_QUEUES, comma-separated]
+    #[arg(long = "nats-queue")]
+    nats_queue: Vec<String>,
     /// Largest async request body in bytes (then 413) [env: FAAS_ASYNC_MAX_BODY_BYTES]
     /// [default: 1048576]
     #[arg(long)]
@@ -183,6 +193,24 @@ impl AsyncArgs {
             }
             s.nats_stream = v.to_owned();
         }
+        let queues = if self.nats_queue.is_empty() {
+            env.get("FAAS_NATS_QUEUES")
+                .map(|v| split_list(&v))
+                .unwrap_or_default()
+        } else {
+            self.nats_queue.iter().flat_map(|v| split_list(v)).collect()
+        };
+        for q in &queues {
+            if !valid_queue_name(q) {
+                return Err(invalid(
+                    "FAAS_NATS_QUEUES",
+                    format!("{q:?}: a queue name is 1-64 characters of A-Z, a-z, 0-9, '-' and '_'"),
+                ));
+            }
+            if !s.nats_queues.contains(q) && q != faas_queue::nats::DEFAULT_QUEUE {
+                s.nats_queues.push(q.clone());
+            }
+        }
         number(
             self.async_max_body_bytes,
             env,
@@ -251,6 +279,14 @@ impl AsyncArgs {
     }
 }
 
+/// The rule `faas_queue` applies to `com.openfaas.queue` values.
+fn valid_queue_name(q: &str) -> bool {
+    !q.is_empty()
+        && q.len() <= 64
+        && q.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
 fn split_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -294,6 +330,10 @@ mod tests {
                 "nats://127.0.0.1:4222",
                 "--callback-allow-host",
                 "a.test,b.test:9",
+                "--nats-queue",
+                "billing",
+                "--nats-queue",
+                "reports,billing,default",
             ],
             &[
                 ("FAAS_QUEUE", "none"),
@@ -307,16 +347,19 @@ mod tests {
         assert!(!s.worker);
         assert_eq!(s.backoff, Duration::from_millis(20));
         assert_eq!(s.callback_allowed_hosts, vec!["a.test", "b.test:9"]);
+        assert_eq!(s.nats_queues, vec!["billing", "reports"]);
         let s = load(
             &[],
             &[
                 ("FAAS_QUEUE", "none"),
                 ("FAAS_CALLBACK_ALLOWED_HOSTS", "x.test, y.test"),
+                ("FAAS_NATS_QUEUES", "slow, batch"),
             ],
         )
         .expect("parses");
         assert_eq!(s.queue, QueueSpec::Off);
         assert_eq!(s.callback_allowed_hosts, vec!["x.test", "y.test"]);
+        assert_eq!(s.nats_queues, vec!["slow", "batch"]);
     }
 
     #[test]
@@ -326,6 +369,7 @@ mod tests {
             (("FAAS_ASYNC_MAX_ATTEMPTS", "0"), "FAAS_ASYNC_MAX_ATTEMPTS"),
             (("FAAS_ASYNC_BACKOFF", "soon"), "FAAS_ASYNC_BACKOFF"),
             (("FAAS_NATS_STREAM", "a.b"), "FAAS_NATS_STREAM"),
+            (("FAAS_NATS_QUEUES", "ok,not.ok"), "FAAS_NATS_QUEUES"),
         ] {
             let err = load(&[], &[env]).expect_err("must fail");
             assert!(err.to_string().starts_with(name), "{err}");
