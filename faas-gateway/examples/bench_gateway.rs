@@ -23,13 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use faas_core::memory::MemoryProvider;
-use faas_core::{
-    DynProvider, Endpoint, FunctionDeployment, FunctionNamespace, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, Result as CoreResult, ScaleRequest, Secret, SecretInfo,
-};
+use faas_core::{DynProvider, FunctionDeployment, Provider};
 use faas_gateway::auth::Credentials;
 use faas_gateway::{AppState, GatewayConfig};
 use http::{Request, Response, Uri};
@@ -38,6 +33,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+#[path = "common/fixed_upstream.rs"]
+mod fixed_upstream;
+use fixed_upstream::FixedUpstream;
 
 const FUNCTION: &str = "echo";
 
@@ -163,92 +162,11 @@ fn bare(port: u16, upstream: u16) {
     });
 }
 
-/// The reference provider, except that `resolve` sends every existing function to the one
-/// trivial upstream, so all three phases call the same server.
-#[derive(Debug)]
-struct FixedUpstream {
-    inner: MemoryProvider,
-    upstream: u16,
-}
-
-#[async_trait]
-impl Provider for FixedUpstream {
-    async fn info(&self) -> CoreResult<ProviderInfo> {
-        self.inner.info().await
-    }
-    async fn health(&self) -> CoreResult<()> {
-        self.inner.health().await
-    }
-    async fn deploy(&self, d: FunctionDeployment) -> CoreResult<()> {
-        self.inner.deploy(d).await
-    }
-    async fn update(&self, d: FunctionDeployment) -> CoreResult<()> {
-        self.inner.update(d).await
-    }
-    async fn delete(&self, name: &str, namespace: &str) -> CoreResult<()> {
-        self.inner.delete(name, namespace).await
-    }
-    async fn get(&self, name: &str, namespace: &str) -> CoreResult<FunctionStatus> {
-        self.inner.get(name, namespace).await
-    }
-    async fn list(&self, namespace: &str) -> CoreResult<Vec<FunctionStatus>> {
-        self.inner.list(namespace).await
-    }
-    async fn scale(&self, r: ScaleRequest) -> CoreResult<()> {
-        self.inner.scale(r).await
-    }
-    async fn resolve(&self, name: &str, namespace: &str) -> CoreResult<Vec<Endpoint>> {
-        self.inner.get(name, namespace).await?;
-        Ok(vec![Endpoint::new("127.0.0.1", self.upstream, "bench-0")])
-    }
-    async fn wait_ready(
-        &self,
-        name: &str,
-        namespace: &str,
-        _timeout: Duration,
-    ) -> CoreResult<Vec<Endpoint>> {
-        self.resolve(name, namespace).await
-    }
-    async fn logs(&self, r: LogRequest) -> CoreResult<LogStream> {
-        self.inner.logs(r).await
-    }
-    async fn list_secrets(&self, namespace: &str) -> CoreResult<Vec<SecretInfo>> {
-        self.inner.list_secrets(namespace).await
-    }
-    async fn create_secret(&self, s: Secret) -> CoreResult<()> {
-        self.inner.create_secret(s).await
-    }
-    async fn update_secret(&self, s: Secret) -> CoreResult<()> {
-        self.inner.update_secret(s).await
-    }
-    async fn delete_secret(&self, name: &str, namespace: &str) -> CoreResult<()> {
-        self.inner.delete_secret(name, namespace).await
-    }
-    async fn list_namespaces(&self) -> CoreResult<Vec<String>> {
-        self.inner.list_namespaces().await
-    }
-    async fn get_namespace(&self, name: &str) -> CoreResult<FunctionNamespace> {
-        self.inner.get_namespace(name).await
-    }
-    async fn create_namespace(&self, n: FunctionNamespace) -> CoreResult<()> {
-        self.inner.create_namespace(n).await
-    }
-    async fn update_namespace(&self, n: FunctionNamespace) -> CoreResult<()> {
-        self.inner.update_namespace(n).await
-    }
-    async fn delete_namespace(&self, name: &str) -> CoreResult<()> {
-        self.inner.delete_namespace(name).await
-    }
-}
-
 /// The real gateway: `faas_gateway::serve`, basic auth on, metrics on (always), function
 /// `echo` deployed on the reference provider and resolved to the trivial upstream.
 fn gateway(port: u16, upstream: u16) {
     runtime(true).block_on(async move {
-        let provider = FixedUpstream {
-            inner: MemoryProvider::new(),
-            upstream,
-        };
+        let provider = FixedUpstream::new(upstream);
         provider
             .deploy(FunctionDeployment::new(FUNCTION, "bench/echo:latest"))
             .await

@@ -1,0 +1,703 @@
+//! Benchmark (not a test) of the Docker Swarm provider on the engine running here (issue 6):
+//!
+//! - (a) deploy → first HTTP 200, and (b) scale 0 → 1 → first 200, each measured two ways:
+//!   through the provider library (`deploy`/`scale`, `wait_ready`, then one call on the
+//!   resolved `127.0.0.1:<published port>`) and through the real gateway (`POST
+//!   /system/functions` or `/system/scale-function`, then `POST /function/<name>`, which waits
+//!   on the provider's readiness itself). Median, p90 and max over the iterations, plus where
+//!   the provider's time goes (API call, readiness, first call).
+//! - (c) requests/s under `wrk -t1` keep-alive load at 1 and 32 connections, on the replica's
+//!   published port directly and through the gateway, for two paths: `/` (the fixture's echo,
+//!   which the classic watchdog forks per request) and `/_/health` (answered by the watchdog
+//!   itself: what the gateway hop costs without the fork), with the gateway's and the
+//!   function's CPU time per request (`/proc/<pid>/stat`).
+//!
+//! ```sh
+//! source scripts/services.sh && start_docker        # a Swarm manager on 127.0.0.1
+//! FAAS_TEST_DOCKER=1 cargo run --release -p faas-gateway --example bench_docker -- [iterations=8] [seconds=5]
+//! ```
+//!
+//! Without `FAAS_TEST_DOCKER=1` it prints why it skips and exits 0. It lives in faas-gateway,
+//! not in faas-provider-docker's `benches/`, because it drives the real gateway and
+//! faas-gateway depends on faas-provider-docker: the other way round would be a dev-dependency
+//! cycle. The image is the test fixture, built locally (`test_support::fixture_images`, no
+//! registry). Functions are reached only on 127.0.0.1 host-mode published ports.
+//!
+//! Everything the benchmark creates carries its own label prefix and a unique name part, and
+//! is removed at the end, also after a failure or Ctrl-C (then by name through the docker
+//! CLI); it creates no secrets. The gateway is this binary re-executed (`--gateway PORT
+//! LABEL_PREFIX`: `faas_gateway::serve` over a `DockerProvider`, basic auth on), so its CPU
+//! time is its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use faas_core::{DynProvider, FunctionDeployment, Provider, ScaleRequest};
+use faas_gateway::auth::Credentials;
+use faas_gateway::{AppState, GatewayConfig};
+use faas_provider_docker::test_support::{self, Cleanup, FIXTURE};
+use faas_provider_docker::{DockerConfig, DockerProvider};
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// How long any one function may take to answer after a deploy or scale.
+const READY: Duration = Duration::from_secs(30);
+const USER: &str = "admin";
+const PASSWORD: &str = "bench-password";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The unit of `/proc/<pid>/stat` times: Linux's USER_HZ, 100 on every architecture we run on.
+const USER_HZ: u64 = 100;
+
+/// CPU time of `pid` in µs: utime + stime, plus its waited-for children's (a classic
+/// watchdog's forked function processes) when `children`.
+fn cpu_us(pid: u32, children: bool) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // After ')': state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
+    let ticks = f.first()? + f.get(1)? + if children { f.get(2)? + f.get(3)? } else { 0 };
+    Some(ticks * 1_000_000 / USER_HZ)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway role
+
+/// `faas_gateway::serve` over a Docker provider whose objects carry `label_prefix`.
+fn gateway(port: u16, label_prefix: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut docker = DockerConfig::from_lookup(|k| std::env::var(k).ok()).unwrap();
+        docker.label_prefix = label_prefix.to_owned();
+        let provider: Arc<DynProvider> = Arc::new(DockerProvider::new(docker).await.unwrap());
+        let config = GatewayConfig {
+            listen: ([127, 0, 0, 1], port).into(),
+            basic_auth: true,
+            ..GatewayConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let state = AppState::new(config, provider, Some(Credentials::new(USER, PASSWORD)))
+            .await
+            .unwrap();
+        faas_gateway::serve(listener, state, std::future::pending())
+            .await
+            .unwrap();
+    });
+}
+
+/// The gateway process; killed on drop.
+struct GatewayProcess {
+    child: Child,
+    port: u16,
+}
+
+impl GatewayProcess {
+    fn start(label_prefix: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--gateway", &port.to_string(), label_prefix])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let gw = Self { child, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the gateway never listened on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        gw
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A client that opens a new connection for every call (what a first call costs).
+fn fresh_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector)
+}
+
+fn basic_auth() -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    format!("Basic {token}")
+}
+
+/// One call; `(status, body)`, or what failed.
+async fn call(
+    client: &HttpClient,
+    method: Method,
+    url: &str,
+    auth: bool,
+    body: impl Into<Bytes>,
+) -> Result<(u16, Bytes), String> {
+    let mut req = Request::builder().method(method).uri(url);
+    if auth {
+        req = req
+            .header(header::AUTHORIZATION, basic_auth())
+            .header(header::CONTENT_TYPE, "application/json");
+    }
+    let req = req
+        .body(Full::new(body.into()))
+        .map_err(|e| e.to_string())?;
+    let attempt = async {
+        let resp = client.request(req).await.map_err(|e| format!("{e:?}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
+    };
+    tokio::time::timeout(READY, attempt)
+        .await
+        .map_err(|_| format!("{url}: no answer within {READY:?}"))?
+}
+
+/// Calls `url` until it answers 200 (within [`READY`]); the number of other answers before.
+async fn until_ok(client: &HttpClient, url: &str, body: &'static str) -> usize {
+    let until = Instant::now() + READY;
+    let mut misses = 0;
+    loop {
+        match call(client, Method::POST, url, false, body).await {
+            Ok((200, got)) => {
+                assert_eq!(got, body.as_bytes(), "{url} answered 200 with another body");
+                return misses;
+            }
+            other => {
+                assert!(
+                    Instant::now() < until,
+                    "{url} did not answer 200 within {READY:?}: {other:?}"
+                );
+                misses += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine state
+
+/// Ids of the containers of Swarm service `service`, running ones only unless `all`.
+fn containers(service: &str, all: bool) -> Vec<String> {
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    let mut args = vec!["ps", "-q", "--filter", &filter];
+    if all {
+        args.push("-a");
+    }
+    test_support::docker(&args)
+        .map(|o| o.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until `service` has no container left (`all`) or none running.
+async fn until_no_containers(service: &str, all: bool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !containers(service, all).is_empty() {
+        assert!(
+            Instant::now() < until,
+            "containers of {service} still there after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The host pid of the main process of the task `task_id`'s container.
+fn task_pid(task_id: &str) -> Option<u32> {
+    let container = test_support::docker(&[
+        "inspect",
+        "--format",
+        "{{.Status.ContainerStatus.ContainerID}}",
+        task_id,
+    ])
+    .ok()?;
+    test_support::docker(&["inspect", "--format", "{{.State.Pid}}", container.trim()])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+/// Samples of one measured quantity.
+#[derive(Debug, Default)]
+struct Series(Vec<Duration>);
+
+impl Series {
+    fn sorted(&self) -> Vec<Duration> {
+        let mut v = self.0.clone();
+        v.sort();
+        v
+    }
+
+    /// The nearest-rank percentile `p` (0–100).
+    fn pct(&self, p: usize) -> Duration {
+        let v = self.sorted();
+        let rank = (v.len() * p).div_ceil(100).max(1);
+        v[rank - 1]
+    }
+
+    fn median(&self) -> Duration {
+        self.pct(50)
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(what: &str, s: &Series, target: Option<Duration>) {
+    let verdict = match target {
+        Some(t) if s.median() <= t && s.pct(90) <= t => format!("  target ≤ {:.0} ms: met", ms(t)),
+        Some(t) if s.median() <= t => {
+            format!("  target ≤ {:.0} ms: median met, p90 missed", ms(t))
+        }
+        Some(t) => format!("  target ≤ {:.0} ms: MISSED", ms(t)),
+        None => String::new(),
+    };
+    println!(
+        "{what:<44} median {:7.1} ms  p90 {:7.1} ms  max {:7.1} ms  (n={}){verdict}",
+        ms(s.median()),
+        ms(s.pct(90)),
+        ms(s.sorted()[s.0.len() - 1]),
+        s.0.len(),
+    );
+}
+
+/// The provider's time, split: API call, until `wait_ready` returned, the first call.
+#[derive(Debug, Default)]
+struct Split {
+    api: Series,
+    ready: Series,
+    call: Series,
+    total: Series,
+}
+
+impl Split {
+    fn push(&mut self, start: Instant, api: Instant, ready: Instant, done: Instant) {
+        self.api.0.push(api - start);
+        self.ready.0.push(ready - api);
+        self.call.0.push(done - ready);
+        self.total.0.push(done - start);
+    }
+
+    fn parts(&self) -> String {
+        format!(
+            "medians: API call {:.1} ms, until ready {:.1} ms, first call {:.1} ms",
+            ms(self.api.median()),
+            ms(self.ready.median()),
+            ms(self.call.median())
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) and (b)
+
+fn echo(name: &str, image: &str) -> FunctionDeployment {
+    FunctionDeployment::new(name, image).with_env_process(format!("{FIXTURE} echo"))
+}
+
+/// (a) through the provider: `deploy`, `wait_ready`, one call on the endpoint; then delete
+/// and wait until the containers are gone, so iterations do not overlap.
+async fn provider_deploys(p: &DockerProvider, id: &str, image: &str, n: usize) -> Split {
+    let client = fresh_client();
+    let mut split = Split::default();
+    for i in 0..n {
+        let name = format!("{id}-pd{i}");
+        let start = Instant::now();
+        p.deploy(echo(&name, image)).await.unwrap();
+        let api = Instant::now();
+        let endpoints = p.wait_ready(&name, "", READY).await.unwrap();
+        let ready = Instant::now();
+        let url = endpoints[0].base_url();
+        assert_eq!(until_ok(&client, &url, "ping").await, 0, "{url} not ready");
+        split.push(start, api, ready, Instant::now());
+        p.delete(&name, "").await.unwrap();
+        until_no_containers(&name, true).await;
+    }
+    split
+}
+
+/// (a) through the gateway: `POST /system/functions`, then `POST /function/<name>` until 200.
+async fn gateway_deploys(gw: &GatewayProcess, id: &str, image: &str, n: usize) -> Series {
+    let client = fresh_client();
+    let mut series = Series::default();
+    for i in 0..n {
+        let name = format!("{id}-gd{i}");
+        let body = serde_json::json!({
+            "service": name,
+            "image": image,
+            "envProcess": format!("{FIXTURE} echo"),
+        })
+        .to_string();
+        let start = Instant::now();
+        let (status, text) = call(
+            &client,
+            Method::POST,
+            &gw.url("/system/functions"),
+            true,
+            body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 202, "deploy: {text:?}");
+        let misses = until_ok(&client, &gw.url(&format!("/function/{name}")), "ping").await;
+        series.0.push(start.elapsed());
+        if misses > 0 {
+            println!("  note: {name}: {misses} non-200 answer(s) before the first 200");
+        }
+        let body = serde_json::json!({ "functionName": name }).to_string();
+        let (status, text) = call(
+            &client,
+            Method::DELETE,
+            &gw.url("/system/functions"),
+            true,
+            body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 202, "delete: {text:?}");
+        until_no_containers(&name, true).await;
+    }
+    series
+}
+
+/// (b) through the provider, on the deployed `name`: scale to 0 and wait until no container
+/// runs, then `scale(1)`, `wait_ready`, one call.
+async fn provider_scales(p: &DockerProvider, name: &str, n: usize) -> Split {
+    let client = fresh_client();
+    let mut split = Split::default();
+    for _ in 0..n {
+        p.scale(ScaleRequest::new(name, "", 0)).await.unwrap();
+        until_no_containers(name, false).await;
+        let start = Instant::now();
+        p.scale(ScaleRequest::new(name, "", 1)).await.unwrap();
+        let api = Instant::now();
+        let endpoints = p.wait_ready(name, "", READY).await.unwrap();
+        let ready = Instant::now();
+        let url = endpoints[0].base_url();
+        assert_eq!(until_ok(&client, &url, "ping").await, 0, "{url} not ready");
+        split.push(start, api, ready, Instant::now());
+    }
+    split
+}
+
+/// (b) through the gateway: `POST /system/scale-function` to 0, wait until no container runs,
+/// then `POST /function/<name>` (the gateway scales from zero and waits) until 200.
+async fn gateway_scales(gw: &GatewayProcess, name: &str, n: usize) -> Series {
+    let client = fresh_client();
+    let mut series = Series::default();
+    let url = gw.url(&format!("/function/{name}"));
+    // The gateway has the function in its endpoint cache, as a function called before has.
+    until_ok(&client, &url, "warm").await;
+    for _ in 0..n {
+        let body = serde_json::json!({ "serviceName": name, "replicas": 0 }).to_string();
+        let scale = gw.url(&format!("/system/scale-function/{name}"));
+        let (status, text) = call(&client, Method::POST, &scale, true, body)
+            .await
+            .unwrap();
+        assert_eq!(status, 202, "scale: {text:?}");
+        until_no_containers(name, false).await;
+        let start = Instant::now();
+        let misses = until_ok(&client, &url, "cold").await;
+        series.0.push(start.elapsed());
+        if misses > 0 {
+            println!("  note: {name}: {misses} non-200 answer(s) before the first 200");
+        }
+    }
+    series
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c)
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: bool,
+    /// CPU µs per request of the gateway process (None when called directly).
+    gateway_cpu_us: Option<f64>,
+    /// CPU µs per request of the function container's main process and its children.
+    function_cpu_us: Option<f64>,
+}
+
+fn parse_latency(text: &str) -> f64 {
+    let text = text.trim();
+    let (num, mult) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1000.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        (text, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * mult
+}
+
+async fn wrk(url: &str, conns: usize, secs: u64) -> String {
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t1", "--latency"])
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{secs}s"))
+        .arg(url)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("wrk is installed (apt-get install -y wrk)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `wrk -t1 -c<conns>` on `url` for `secs` after a 1 s warm-up, charging CPU to the gateway
+/// (when `gateway`) and the function process `function`.
+async fn load(url: &str, conns: usize, secs: u64, gateway: Option<u32>, function: u32) -> Load {
+    let _ = wrk(url, conns, 1).await;
+    let before = (
+        gateway.and_then(|p| cpu_us(p, false)),
+        cpu_us(function, true),
+    );
+    let text = wrk(url, conns, secs).await;
+    let after = (
+        gateway.and_then(|p| cpu_us(p, false)),
+        cpu_us(function, true),
+    );
+    let requests: f64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    let pct = |p: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(p))
+            .map_or(f64::NAN, parse_latency)
+    };
+    let error_line = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
+    if let Some(line) = error_line {
+        eprintln!("warning: {url} at {conns} connections: {}", line.trim());
+    }
+    let per_request = |b: Option<u64>, a: Option<u64>| match (b, a) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / requests),
+        _ => None,
+    };
+    Load {
+        rps,
+        p50_us: pct("50%"),
+        p99_us: pct("99%"),
+        errors: error_line.is_some(),
+        gateway_cpu_us: per_request(before.0, after.0),
+        function_cpu_us: per_request(before.1, after.1),
+    }
+}
+
+async fn throughput(gw: &GatewayProcess, p: &DockerProvider, name: &str, secs: u64) {
+    let endpoint = p.wait_ready(name, "", READY).await.unwrap().remove(0);
+    let function_pid = task_pid(&endpoint.instance).expect("the replica's container pid");
+    let gateway_pid = gw.child.id();
+    println!(
+        "\n(c) requests/s, wrk -t1 keep-alive, {secs} s per run after a 1 s warm-up; direct = the replica's published port {}",
+        endpoint.port
+    );
+    println!(
+        "| path | conns | via | req/s | vs direct | p50 ms | p99 ms | gateway CPU µs/req | function CPU µs/req |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    for (label, path) in [("/ (echo, fork)", "/"), ("/_/health", "/_/health")] {
+        for conns in [1usize, 32] {
+            let direct_url = format!("{}{path}", endpoint.base_url());
+            let tail = if path == "/" { "" } else { path };
+            let gateway_url = gw.url(&format!("/function/{name}{tail}"));
+            let direct = load(&direct_url, conns, secs, None, function_pid).await;
+            let via = load(&gateway_url, conns, secs, Some(gateway_pid), function_pid).await;
+            for (via_name, l) in [("direct", &direct), ("gateway", &via)] {
+                println!(
+                    "| {label} | {conns} | {via_name} | {:.0}{} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                    l.rps,
+                    if l.errors { " (errors)" } else { "" },
+                    l.rps / direct.rps,
+                    l.p50_us / 1000.0,
+                    l.p99_us / 1000.0,
+                    cpu(l.gateway_cpu_us),
+                    cpu(l.function_cpu_us),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+
+async fn run(p: &DockerProvider, gw: &GatewayProcess, id: &str, image: &str, n: usize, secs: u64) {
+    let deploy_target = Duration::from_millis(1500);
+    let scale_target = Duration::from_secs(1);
+
+    println!("\n(a) deploy → first 200, {n} iterations each (a new function every time)");
+    let split = provider_deploys(p, id, image, n).await;
+    report(
+        "provider: deploy → first response",
+        &split.total,
+        Some(deploy_target),
+    );
+    println!("    {}", split.parts());
+    let series = gateway_deploys(gw, id, image, n).await;
+    report(
+        "gateway:  deploy → first response",
+        &series,
+        Some(deploy_target),
+    );
+
+    println!("\n(b) scale 0 → 1 → first 200, {n} iterations each (no container running at start)");
+    let name = format!("{id}-s");
+    p.deploy(echo(&name, image)).await.unwrap();
+    p.wait_ready(&name, "", READY).await.unwrap();
+    let split = provider_scales(p, &name, n).await;
+    report(
+        "provider: scale 0→1 → first response",
+        &split.total,
+        Some(scale_target),
+    );
+    println!("    {}", split.parts());
+    let series = gateway_scales(gw, &name, n).await;
+    report(
+        "gateway:  scale 0→1 → first response",
+        &series,
+        Some(scale_target),
+    );
+
+    throughput(gw, p, &name, secs).await;
+    p.delete(&name, "").await.unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--gateway") {
+        return gateway(args[2].parse().unwrap(), &args[3]);
+    }
+    if !test_support::enabled("bench_docker") {
+        return;
+    }
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let secs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let image = test_support::fixture_images()
+        .expect("the fixture image builds")
+        .image;
+    let id = test_support::unique("bench");
+    let label_prefix = format!("faas.{id}.");
+    // Dropped last: removes by name whatever is left, after a panic too.
+    let _cleanup = Cleanup(id.clone());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut config = DockerConfig::from_lookup(|k| std::env::var(k).ok()).unwrap();
+        config.label_prefix = label_prefix.clone();
+        let p = DockerProvider::new(config).await.unwrap();
+        let gw = GatewayProcess::start(&label_prefix);
+        println!(
+            "# bench_docker: image {image}, {} CPUs, loadavg at start: {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            loadavg()
+        );
+        tokio::select! {
+            () = run(&p, &gw, &id, &image, n, secs) => {}
+            _ = tokio::signal::ctrl_c() => println!("\ninterrupted: cleaning up"),
+        }
+        println!("\nloadavg at end: {}", loadavg());
+        drop(gw);
+        // Everything this run created carries its label prefix: wait for the engine to drop it.
+        let managed = format!("{label_prefix}managed");
+        for kind in ["service", "secret", "config"] {
+            let filter = format!("label={managed}");
+            let names =
+                test_support::docker(&[kind, "ls", "-q", "--filter", &filter]).unwrap_or_default();
+            let names: Vec<&str> = names.lines().collect();
+            if !names.is_empty() {
+                let mut rm = vec![kind, "rm"];
+                rm.extend(names);
+                let _ = test_support::docker(&rm);
+            }
+        }
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = test_support::leftovers_labelled(&managed, &id);
+            if left.is_empty() {
+                println!("engine clean: nothing labelled {managed} left");
+                break;
+            }
+            if Instant::now() > until {
+                println!("warning: still on the engine after 30 s: {left:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
