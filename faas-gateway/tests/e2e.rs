@@ -2,8 +2,9 @@
 //! data dir, generated credentials), driven over HTTP through a function's whole life.
 //!
 //! The lifecycle runs on the default local provider (real processes under the watchdog); a
-//! second test covers 504 and a cold start there too. 502 and 503 need a backend that refuses or
-//! never becomes ready and are covered in `tests/api.rs`.
+//! second test covers 504, 503 (a function that never becomes ready) and a cold start there
+//! too. 502 needs a replica that refuses or resets connections, which the watchdog in front of
+//! every local function never does; it is covered in `tests/api.rs`.
 
 mod common;
 
@@ -199,6 +200,23 @@ async fn a_function_through_its_whole_life() {
         );
         assert!(r.headers.contains_key("x-call-id") && r.headers.contains_key("x-start-time"));
     }
+    // HEAD: the function runs, the answer has headers and no body.
+    let r = anon
+        .send(Method::HEAD, "/function/env-fn/a?h=1", &[], Bytes::new())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "HEAD");
+    assert!(r.text().is_empty(), "HEAD answers without a body");
+    assert!(r.headers.contains_key("x-call-id") && r.headers.contains_key("x-start-time"));
+    // OPTIONS reaches the function too (no CORS answer invented by the gateway).
+    let r = anon
+        .send(Method::OPTIONS, "/function/env-fn?o=1", &[], Bytes::new())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "OPTIONS");
+    assert!(
+        r.text().contains("Http_Method=OPTIONS") && r.text().contains("Http_Query=o=1"),
+        "{}",
+        r.text()
+    );
     // A binary body and a 20 MiB streamed body.
     let binary: Vec<u8> = (0..=255u8).rev().cycle().take(100_003).collect();
     let r = anon
@@ -310,11 +328,11 @@ async fn a_function_through_its_whole_life() {
         (StatusCode::BAD_REQUEST, json!("service"))
     );
 
-    // Metrics carry the OpenFaaS series.
+    // Metrics carry the OpenFaaS series: 7 calls of env-fn (5 methods, HEAD, OPTIONS).
     let m = anon.get("/metrics").await.text();
     assert!(
         m.contains(
-            "gateway_function_invocation_total{function_name=\"env-fn.openfaas-fn\",code=\"200\"} 5"
+            "gateway_function_invocation_total{function_name=\"env-fn.openfaas-fn\",code=\"200\"} 7"
         ),
         "{m}"
     );
@@ -381,15 +399,43 @@ fn help_documents_every_setting() {
         "FAAS_MAX_HEADER_BYTES",
         "FAAS_SCALE_FROM_ZERO_TIMEOUT",
         "FAAS_BASIC_AUTH_USER",
+        "FAAS_QUEUE",
+        "FAAS_NATS_QUEUES",
+        "FAAS_CALLBACK_ALLOWED_HOSTS",
+        "DOCKER_HOST",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
+    // Every flag (but --help and --version) names the environment variable it falls back to.
+    let lines: Vec<&str> = help.lines().map(str::trim).collect();
+    let mut flags = 0;
+    for pair in lines.windows(2) {
+        let flag = pair[0];
+        if !flag.starts_with("--") || flag.contains(' ') && !flag.contains('<') {
+            continue;
+        }
+        flags += 1;
+        assert!(
+            pair[1].contains("[env: "),
+            "{flag} does not name its environment variable: {:?}",
+            pair[1]
+        );
+    }
+    assert!(flags >= 30, "only {flags} flags found in:\n{help}");
 }
 
 /// The default provider: functions as real local processes under the watchdog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_provider_runs_real_processes_and_times_out_slow_ones() {
-    let gateway = start_on("local", &["--upstream-timeout", "1s"]);
+    let gateway = start_on(
+        "local",
+        &[
+            "--upstream-timeout",
+            "1s",
+            "--scale-from-zero-timeout",
+            "2s",
+        ],
+    );
     let gw = gateway.gw.clone();
     let anon = gw.without_auth();
     for (name, fprocess) in [("wc", "wc -c"), ("sleeper", "sleep 5"), ("env-fn", "env")] {
@@ -440,4 +486,29 @@ async fn local_provider_runs_real_processes_and_times_out_slow_ones() {
     let logs = gw.get("/system/logs?name=wc&follow=false").await;
     assert_eq!(logs.status, StatusCode::OK);
     assert!(!logs.text().is_empty());
+
+    // An http-mode function whose process never listens never becomes ready: 503 once the
+    // scale-from-zero timeout passes, with a JSON body, and the gateway stays up.
+    let r = gw
+        .json(
+            Method::POST,
+            "/system/functions",
+            json!({"service": "never-ready", "image": "local/x", "envProcess": "sleep 600",
+                   "envVars": {"mode": "http", "upstream_url": "http://127.0.0.1:9"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let started = std::time::Instant::now();
+    let r = anon
+        .send(Method::POST, "/function/never-ready", &[], "x")
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.json()["message"].is_string(), "{}", r.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "503 within the 2 s scale-from-zero timeout (took {:?})",
+        started.elapsed()
+    );
+    let r = anon.send(Method::POST, "/function/wc", &[], "ab").await;
+    assert_eq!((r.status, r.text().trim()), (StatusCode::OK, "2"));
 }
