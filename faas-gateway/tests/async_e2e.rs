@@ -918,6 +918,34 @@ async fn dead_letters_are_listed_replayed_and_deleted(backend: Backend) {
         let r = g.gw.send(Method::POST, &path, &[], Bytes::new()).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.text());
     }
+
+    // The queue's series are on the gateway's /metrics: 2 calls accepted, 2 × 2 retries of the
+    // 503s, 2 dead letters, the replay completed with 200 and called back, nothing in flight.
+    let m = anon.get("/metrics").await.text();
+    let sum = |prefix: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(sum("faas_queue_enqueued_total{") >= 2.0, "{m}");
+    assert_eq!(
+        sum("faas_queue_retries_total{reason=\"status\"}"),
+        4.0,
+        "{m}"
+    );
+    assert_eq!(
+        sum("faas_queue_dead_letters_total{reason=\"retries\"}"),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(sum("faas_queue_completed_total{code=\"200\"}"), 1.0, "{m}");
+    assert!(
+        sum("faas_queue_callbacks_total{result=\"delivered\"}") >= 1.0,
+        "{m}"
+    );
+    assert_eq!(sum("faas_queue_in_flight"), 0.0, "{m}");
+    assert!(m.contains("faas_queue_depth{"), "{m}");
     backend.cleanup().await;
 }
 
