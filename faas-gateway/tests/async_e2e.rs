@@ -1342,3 +1342,103 @@ async fn nats_named_queue_is_run_only_by_workers_that_consume_it() {
     drop((default_only, billing));
     backend.cleanup().await;
 }
+
+// === 8. Full or unreachable queue: 503 with Retry-After, never a 202 ===
+
+async fn full_queue_is_503_with_retry_after(backend: Backend) {
+    let h = Harness::start().await;
+    let g = h.gateway(&backend, &["--no-async-worker", "--async-max-depth", "2"]);
+    g.deploy(&["echo"]).await;
+    g.call("echo", &h.receiver, "one").await;
+    g.call("echo", &h.receiver, "two").await;
+    let r =
+        g.gw.without_auth()
+            .send(
+                Method::POST,
+                "/async-function/echo",
+                &[("x-callback-url", &h.receiver.url())],
+                "three",
+            )
+            .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    let after: u64 = header(&r.headers, "retry-after").parse().unwrap();
+    assert!(after >= 1, "Retry-After in seconds");
+    assert_eq!(r.json()["kind"], "unavailable", "{}", r.text());
+    assert_eq!(
+        g.stats().await["depth"],
+        2,
+        "the refused call was not stored"
+    );
+    backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_full_queue_is_503_with_retry_after() {
+    full_queue_is_503_with_retry_after(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_full_queue_is_503_with_retry_after() {
+    if let Some(b) = Backend::nats("nats_full_queue_is_503_with_retry_after") {
+        full_queue_is_503_with_retry_after(b).await;
+    }
+}
+
+/// The gateway's nats-server goes away: enqueues answer 503 with Retry-After (within the
+/// publish timeout), never 202; when the server is back, enqueues are accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_unreachable_is_503_with_retry_after() {
+    let test = "nats_unreachable_is_503_with_retry_after";
+    if Backend::nats(test).is_none() {
+        return;
+    }
+    let port = free_port();
+    let store = tempfile::tempdir().unwrap();
+    let mut server = start_nats_server(port, store.path());
+    wait_port(port).await;
+    let backend = Backend::nats_at(&format!("nats://127.0.0.1:{port}"), test);
+    let h = Harness::start().await;
+    let g = h.gateway(&backend, &["--no-async-worker"]);
+    g.deploy(&["echo"]).await;
+    g.call("echo", &h.receiver, "before").await;
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+
+    let anon = g.gw.without_auth();
+    let started = Instant::now();
+    let r = anon
+        .send(
+            Method::POST,
+            "/async-function/echo",
+            &[("x-callback-url", &h.receiver.url())],
+            "while down",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(header(&r.headers, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered within the publish timeout ({:?})",
+        started.elapsed()
+    );
+
+    let _server = start_nats_server(port, store.path());
+    wait_port(port).await;
+    let rx = &h.receiver;
+    let anon = &anon;
+    common::eventually(Duration::from_secs(30), || async move {
+        let r = anon
+            .send(
+                Method::POST,
+                "/async-function/echo",
+                &[("x-callback-url", &rx.url())],
+                "after",
+            )
+            .await;
+        (r.status == StatusCode::ACCEPTED).then_some(())
+    })
+    .await;
+    let stats = g.stats().await;
+    assert!(stats["depth"].as_u64().unwrap() >= 2, "{stats}");
+    backend.cleanup().await;
+}
