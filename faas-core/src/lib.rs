@@ -17,12 +17,45 @@
 //!   naming the field.
 //! - [`memory`]: [`memory::MemoryProvider`], a complete in-process provider whose functions
 //!   answer HTTP on 127.0.0.1 (for tests and examples).
-//! - `grpc` (feature `grpc`): the `faas.provider.v1` protocol, [`grpc::serve`] and
-//!   [`grpc::RemoteProvider`].
+//! - `grpc` (feature `grpc`): the `faas.provider.v1` protocol, [`grpc::serve`] /
+//!   [`grpc::serve_tls`] and [`grpc::RemoteProvider`].
 //!
 //! # Features
 //! - `grpc` (default): the gRPC server adapter and client (tonic, prost; code generated at
-//!   build time with protox, no `protoc` needed).
+//!   build time with protox, no `protoc` needed), with TLS through rustls and aws-lc-rs.
+//!
+//! # Running a provider out of process
+//!
+//! Any provider can be served over gRPC and used from another process through
+//! [`grpc::RemoteProvider`], in plain text or over TLS (see [`grpc`] for mutual TLS, errors
+//! and deadlines):
+//!
+//! ```no_run
+//! # #[cfg(feature = "grpc")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use faas_core::Provider;
+//! use faas_core::grpc::{RemoteConfig, RemoteProvider, ServerTls, TlsConfig};
+//! use faas_core::memory::MemoryProvider;
+//!
+//! // The provider process: plain text…
+//! tokio::spawn(faas_core::grpc::serve(Arc::new(MemoryProvider::new()), "127.0.0.1:50051".parse()?));
+//! // …or TLS with a certificate for provider.internal.
+//! let tls = ServerTls::new(std::fs::read("tls/server.crt")?, std::fs::read("tls/server.key")?);
+//! tokio::spawn(faas_core::grpc::serve_tls(Arc::new(MemoryProvider::new()), "0.0.0.0:50052".parse()?, tls));
+//!
+//! // The gateway process.
+//! let plain = RemoteProvider::connect(RemoteConfig::new("http://127.0.0.1:50051")).await?;
+//! let secure = RemoteProvider::connect(
+//!     RemoteConfig::new("https://10.0.0.7:50052").with_tls(
+//!         TlsConfig::with_ca_pem(std::fs::read("tls/ca.crt")?).with_domain_name("provider.internal"),
+//!     ),
+//! )
+//! .await?;
+//! assert_eq!(plain.info().await?.provider, secure.info().await?.provider);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Implementing a backend
 //!

@@ -2,8 +2,10 @@
 //!
 //! The channel is lazy: `connect` checks the configuration and returns at once; the first
 //! call opens the connection, and after the server goes away (a restart) the next call opens a
-//! new one. Errors keep their kind and field across the hop; transport failures are
-//! `Unavailable`, missed deadlines `Timeout`.
+//! new one. Errors keep their kind and field across the hop; transport failures (including a
+//! failed TLS handshake) are `Unavailable`, missed deadlines `Timeout`. TLS is set with
+//! [`RemoteConfig::with_tls`] on an `https://` endpoint; see the [module docs](super) for an
+//! example.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -19,17 +21,21 @@
 //! ```
 
 use std::fmt;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use tonic::Request;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as TonicEndpoint};
+use futures::{Stream, StreamExt};
+use tonic::transport::{
+    Certificate, Channel, ClientTlsConfig, Endpoint as TonicEndpoint, Identity,
+};
+use tonic::{Code, Request, Response, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::pb::provider_client::ProviderClient;
+use super::status::{KIND_METADATA, from_status};
 use super::{SERVICE_NAME, convert, pb};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -48,6 +54,12 @@ pub struct TlsConfig {
     /// The name to verify the server's certificate against, when it differs from the
     /// endpoint's host.
     pub domain_name: Option<String>,
+    /// PEM of this client's certificate, for a server that requires client certificates
+    /// (mutual TLS, [`ServerTls::client_ca_pem`](super::ServerTls::client_ca_pem)). Set
+    /// together with [`TlsConfig::client_key_pem`].
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// PEM of the private key of [`TlsConfig::client_cert_pem`].
+    pub client_key_pem: Option<Vec<u8>>,
 }
 
 impl TlsConfig {
@@ -55,13 +67,25 @@ impl TlsConfig {
     pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
         Self {
             ca_cert_pem: Some(pem.into()),
-            domain_name: None,
+            ..Self::default()
         }
     }
 
     /// Verifies the server certificate against `name`.
     pub fn with_domain_name(mut self, name: impl Into<String>) -> Self {
         self.domain_name = Some(name.into());
+        self
+    }
+
+    /// Presents the certificate in `cert_pem` (with its key in `key_pem`) to the server
+    /// (mutual TLS).
+    pub fn with_client_identity(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client_cert_pem = Some(cert_pem.into());
+        self.client_key_pem = Some(key_pem.into());
         self
     }
 }
@@ -74,6 +98,14 @@ impl fmt::Debug for TlsConfig {
                 &self.ca_cert_pem.as_ref().map(Vec::len),
             )
             .field("domain_name", &self.domain_name)
+            .field(
+                "client_cert_pem_bytes",
+                &self.client_cert_pem.as_ref().map(Vec::len),
+            )
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -143,6 +175,16 @@ impl RemoteProvider {
                 format!("{:?} must start with http:// or https://", config.endpoint),
             ));
         }
+        if config.tls.is_some() && !https {
+            // tonic would silently speak plain text to an http:// endpoint.
+            return Err(Error::invalid(
+                "tls",
+                format!(
+                    "TLS is configured but {:?} is not an https:// endpoint",
+                    config.endpoint
+                ),
+            ));
+        }
         let mut endpoint = TonicEndpoint::from_shared(config.endpoint.clone())
             .map_err(|e| {
                 Error::invalid(
@@ -153,18 +195,15 @@ impl RemoteProvider {
             })?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
-        if https || config.tls.is_some() {
-            let tls = config.tls.clone().unwrap_or_default();
-            let mut tls_config = ClientTlsConfig::new().with_enabled_roots();
-            if let Some(pem) = &tls.ca_cert_pem {
-                tls_config = tls_config.ca_certificate(Certificate::from_pem(pem));
-            }
-            if let Some(name) = &tls.domain_name {
-                tls_config = tls_config.domain_name(name.clone());
-            }
+        if https {
             endpoint = endpoint
-                .tls_config(tls_config)
-                .map_err(|e| Error::invalid("tls", "invalid TLS configuration").with_source(e))?;
+                .tls_config(client_tls(config.tls.as_ref())?)
+                .map_err(|e| {
+                    let detail = std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), ToString::to_string);
+                    Error::invalid("tls", format!("invalid TLS configuration: {detail}"))
+                        .with_source(e)
+                })?;
         }
         let channel = endpoint.connect_lazy();
         Ok(Self {
@@ -188,6 +227,127 @@ impl RemoteProvider {
     fn client(&self) -> ProviderClient<Channel> {
         self.client.clone()
     }
+
+    /// Runs one call with the request deadline (see [`RemoteProvider::call_within`]).
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = std::result::Result<Response<T>, Status>>,
+    ) -> Result<T> {
+        self.call_within(method, Some(self.config.request_timeout), call)
+            .await
+    }
+
+    /// Runs one call, enforcing `deadline` on the client as well (the server is told through
+    /// `grpc-timeout` and stops at the same deadline, but a hung server or a handshake that
+    /// never completes must not hang the caller), and classifies the failure.
+    async fn call_within<T>(
+        &self,
+        method: &'static str,
+        deadline: Option<Duration>,
+        call: impl Future<Output = std::result::Result<Response<T>, Status>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                Ok(result) => result,
+                Err(_) => return Err(self.deadline_passed(method, deadline)),
+            },
+            None => call.await,
+        };
+        result
+            .map(Response::into_inner)
+            .map_err(|status| self.error(method, &status, started, deadline))
+    }
+
+    fn deadline_passed(&self, method: &str, deadline: Duration) -> Error {
+        Error::timeout(format!(
+            "{method}: the provider at {} did not answer within {deadline:?}",
+            self.config.endpoint
+        ))
+    }
+
+    /// The error a failed call stands for. A status from the provider (it carries
+    /// [`KIND_METADATA`]) keeps its kind, message and field. Others come from the transport:
+    /// a missed deadline, which tonic reports as `CANCELLED`, is `Timeout`; a connection that
+    /// could not be made (refused, TLS handshake or certificate rejected) is `Unavailable`,
+    /// with the endpoint in the message.
+    fn error(
+        &self,
+        method: &str,
+        status: &Status,
+        started: Instant,
+        deadline: Option<Duration>,
+    ) -> Error {
+        if status.metadata().contains_key(KIND_METADATA) {
+            return from_status(status);
+        }
+        if matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded)
+            && let Some(deadline) = deadline
+            && started.elapsed() >= deadline
+        {
+            return self.deadline_passed(method, deadline);
+        }
+        let cause = match status.code() {
+            Code::Unavailable => Some(status.message().to_owned()),
+            // The connection broke after the handshake (for example, a TLS server refusing the
+            // client's certificate, or plain text sent to a TLS server): tonic says `UNKNOWN`.
+            _ => io_cause(status),
+        };
+        match cause {
+            Some(cause) => {
+                let over = if self.config.endpoint.starts_with("https://") {
+                    " over TLS"
+                } else {
+                    ""
+                };
+                Error::unavailable(format!(
+                    "{method}: cannot reach the provider at {}{over}: {cause}",
+                    self.config.endpoint
+                ))
+            }
+            None => from_status(status),
+        }
+    }
+}
+
+/// The innermost message of `status`'s source chain when an I/O error is in it (the
+/// connection failed), else `None`.
+fn io_cause(status: &Status) -> Option<String> {
+    let mut source = std::error::Error::source(status);
+    let mut io = false;
+    let mut innermost = None;
+    while let Some(err) = source {
+        io |= err.is::<std::io::Error>();
+        innermost = Some(err);
+        source = err.source();
+    }
+    innermost.filter(|_| io).map(ToString::to_string)
+}
+
+/// The tonic TLS settings for `tls` (no extra CA when `None`).
+fn client_tls(tls: Option<&TlsConfig>) -> Result<ClientTlsConfig> {
+    let mut config = ClientTlsConfig::new().with_enabled_roots();
+    let Some(tls) = tls else {
+        return Ok(config);
+    };
+    if let Some(pem) = &tls.ca_cert_pem {
+        config = config.ca_certificate(Certificate::from_pem(pem));
+    }
+    if let Some(name) = &tls.domain_name {
+        config = config.domain_name(name.clone());
+    }
+    match (&tls.client_cert_pem, &tls.client_key_pem) {
+        (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(cert, key)),
+        (None, None) => {}
+        _ => {
+            return Err(Error::invalid(
+                "tls",
+                "a client certificate needs its key, and a key its certificate",
+            ));
+        }
+    }
+    Ok(config)
 }
 
 // === impl Provider for RemoteProvider ===
@@ -195,15 +355,17 @@ impl RemoteProvider {
 #[async_trait]
 impl Provider for RemoteProvider {
     async fn info(&self) -> Result<ProviderInfo> {
-        let info = self.client().info(self.request(pb::InfoRequest {})).await?;
-        Ok(info.into_inner().into())
+        let request = self.request(pb::InfoRequest {});
+        Ok(self.call("info", self.client().info(request)).await?.into())
     }
 
     async fn health(&self) -> Result<()> {
         let request = self.request(HealthCheckRequest {
             service: SERVICE_NAME.to_owned(),
         });
-        let response = self.health.clone().check(request).await?.into_inner();
+        let response = self
+            .call("health", self.health.clone().check(request))
+            .await?;
         if response.status == ServingStatus::Serving as i32 {
             Ok(())
         } else {
@@ -218,7 +380,7 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::DeployRequest {
             deployment: Some(deployment.into()),
         });
-        self.client().deploy(request).await?;
+        self.call("deploy", self.client().deploy(request)).await?;
         Ok(())
     }
 
@@ -226,7 +388,7 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::UpdateRequest {
             deployment: Some(deployment.into()),
         });
-        self.client().update(request).await?;
+        self.call("update", self.client().update(request)).await?;
         Ok(())
     }
 
@@ -235,7 +397,7 @@ impl Provider for RemoteProvider {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
         });
-        self.client().delete(request).await?;
+        self.call("delete", self.client().delete(request)).await?;
         Ok(())
     }
 
@@ -244,7 +406,7 @@ impl Provider for RemoteProvider {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
         });
-        let response = self.client().get(request).await?.into_inner();
+        let response = self.call("get", self.client().get(request)).await?;
         let status = response.function.ok_or_else(|| {
             Error::internal("the server sent no function status").with_field("function")
         })?;
@@ -255,7 +417,7 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::ListRequest {
             namespace: namespace.to_owned(),
         });
-        let response = self.client().list(request).await?.into_inner();
+        let response = self.call("list", self.client().list(request)).await?;
         response
             .functions
             .into_iter()
@@ -269,7 +431,7 @@ impl Provider for RemoteProvider {
             namespace: request.namespace,
             replicas: request.replicas,
         });
-        self.client().scale(request).await?;
+        self.call("scale", self.client().scale(request)).await?;
         Ok(())
     }
 
@@ -278,7 +440,8 @@ impl Provider for RemoteProvider {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
         });
-        convert::endpoints(self.client().resolve(request).await?.into_inner().endpoints)
+        let response = self.call("resolve", self.client().resolve(request)).await?;
+        convert::endpoints(response.endpoints)
     }
 
     async fn wait_ready(
@@ -293,36 +456,51 @@ impl Provider for RemoteProvider {
             timeout: Some(convert::proto_duration(timeout)),
         });
         // The server answers Timeout itself at `timeout`; the deadline leaves room for that.
-        request.set_timeout(timeout.saturating_add(self.config.request_timeout));
-        convert::endpoints(
-            self.client()
-                .wait_ready(request)
-                .await?
-                .into_inner()
-                .endpoints,
-        )
+        let deadline = timeout.saturating_add(self.config.request_timeout);
+        request.set_timeout(deadline);
+        let response = self
+            .call_within(
+                "wait_ready",
+                Some(deadline),
+                self.client().wait_ready(request),
+            )
+            .await?;
+        convert::endpoints(response.endpoints)
     }
 
     async fn logs(&self, request: LogRequest) -> Result<LogStream> {
         let follow = request.follow;
         let mut request = Request::new(pb::LogsRequest::from(request));
-        if !follow {
-            request.set_timeout(self.config.request_timeout);
+        // A followed stream stays open as long as the caller reads it: no deadline. Otherwise
+        // the stream must open, and each entry arrive, within the request timeout.
+        let deadline = (!follow).then_some(self.config.request_timeout);
+        if let Some(deadline) = deadline {
+            request.set_timeout(deadline);
         }
-        let stream = self.client().logs(request).await?.into_inner();
-        Ok(stream
-            .map(|item| match item {
-                Ok(entry) => LogEntry::try_from(entry),
-                Err(status) => Err(Error::from(status)),
-            })
-            .boxed())
+        let stream = self
+            .call_within("logs", deadline, self.client().logs(request))
+            .await?;
+        let this = self.clone();
+        let entries = stream.map(move |item| match item {
+            Ok(entry) => LogEntry::try_from(entry),
+            Err(status) => Err(this.error("logs", &status, Instant::now(), None)),
+        });
+        Ok(match deadline {
+            None => entries.boxed(),
+            Some(deadline) => {
+                let timeout = self.deadline_passed("logs", deadline);
+                idle_timeout(entries, deadline, timeout).boxed()
+            }
+        })
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretInfo>> {
         let request = self.request(pb::ListSecretsRequest {
             namespace: namespace.to_owned(),
         });
-        let response = self.client().list_secrets(request).await?.into_inner();
+        let response = self
+            .call("list_secrets", self.client().list_secrets(request))
+            .await?;
         Ok(response.secrets.into_iter().map(Into::into).collect())
     }
 
@@ -330,7 +508,8 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::CreateSecretRequest {
             secret: Some(secret.into()),
         });
-        self.client().create_secret(request).await?;
+        self.call("create_secret", self.client().create_secret(request))
+            .await?;
         Ok(())
     }
 
@@ -338,7 +517,8 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::UpdateSecretRequest {
             secret: Some(secret.into()),
         });
-        self.client().update_secret(request).await?;
+        self.call("update_secret", self.client().update_secret(request))
+            .await?;
         Ok(())
     }
 
@@ -347,16 +527,17 @@ impl Provider for RemoteProvider {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
         });
-        self.client().delete_secret(request).await?;
+        self.call("delete_secret", self.client().delete_secret(request))
+            .await?;
         Ok(())
     }
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
+        let request = self.request(pb::ListNamespacesRequest {});
         let response = self
-            .client()
-            .list_namespaces(self.request(pb::ListNamespacesRequest {}))
+            .call("list_namespaces", self.client().list_namespaces(request))
             .await?;
-        Ok(response.into_inner().namespaces)
+        Ok(response.namespaces)
     }
 
     async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
@@ -364,10 +545,8 @@ impl Provider for RemoteProvider {
             name: name.to_owned(),
         });
         Ok(self
-            .client()
-            .get_namespace(request)
+            .call("get_namespace", self.client().get_namespace(request))
             .await?
-            .into_inner()
             .into())
     }
 
@@ -375,7 +554,8 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::CreateNamespaceRequest {
             namespace: Some(namespace.into()),
         });
-        self.client().create_namespace(request).await?;
+        self.call("create_namespace", self.client().create_namespace(request))
+            .await?;
         Ok(())
     }
 
@@ -383,7 +563,8 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::UpdateNamespaceRequest {
             namespace: Some(namespace.into()),
         });
-        self.client().update_namespace(request).await?;
+        self.call("update_namespace", self.client().update_namespace(request))
+            .await?;
         Ok(())
     }
 
@@ -391,7 +572,25 @@ impl Provider for RemoteProvider {
         let request = self.request(pb::DeleteNamespaceRequest {
             name: name.to_owned(),
         });
-        self.client().delete_namespace(request).await?;
+        self.call("delete_namespace", self.client().delete_namespace(request))
+            .await?;
         Ok(())
     }
+}
+
+/// `entries`, ending with `timeout` as its last item when the next entry takes longer than
+/// `idle` to arrive.
+fn idle_timeout(
+    entries: impl Stream<Item = Result<LogEntry>> + Send + Unpin + 'static,
+    idle: Duration,
+    timeout: Error,
+) -> impl Stream<Item = Result<LogEntry>> + Send + 'static {
+    futures::stream::unfold(Some((entries, timeout)), move |state| async move {
+        let (mut entries, timeout) = state?;
+        match tokio::time::timeout(idle, entries.next()).await {
+            Ok(Some(item)) => Some((item, Some((entries, timeout)))),
+            Ok(None) => None,
+            Err(_) => Some((Err(timeout), None)),
+        }
+    })
 }

@@ -1,5 +1,7 @@
 //! Serving any [`Provider`] over gRPC: the `faas.provider.v1.Provider` service plus the
-//! standard `grpc.health.v1.Health` service.
+//! standard `grpc.health.v1.Health` service, in plain text ([`serve`],
+//! [`serve_with_shutdown`]) or over TLS ([`serve_tls`], [`serve_tls_with_shutdown`] with a
+//! [`ServerTls`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -11,6 +13,7 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +22,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
@@ -312,26 +315,117 @@ impl Health for ProviderHealth {
 
 // === serving ===
 
+/// How long a client gets to finish the TLS handshake before [`ServerTls`] drops the
+/// connection (default of [`ServerTls::handshake_timeout`]).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TLS for a served provider: the server's certificate chain and private key (PEM), and
+/// optionally a CA that every client certificate must chain to (mutual TLS).
+///
+/// The crypto provider is rustls with aws-lc-rs, the one the whole build uses. Clients connect
+/// with an `https://` [`RemoteConfig`](super::RemoteConfig) whose
+/// [`TlsConfig`](super::TlsConfig) trusts the CA that signed `cert_chain_pem`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerTls {
+    /// PEM of the server certificate, followed by any intermediates.
+    pub cert_chain_pem: Vec<u8>,
+    /// PEM of the private key of the certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+    /// PEM of the CA that client certificates must chain to. With one set, clients without a
+    /// valid certificate cannot connect; without one, any client can.
+    pub client_ca_pem: Option<Vec<u8>>,
+    /// How long a client may take to complete the handshake. Default
+    /// [`TLS_HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+}
+
+impl ServerTls {
+    /// TLS with the certificate chain and key in `cert_chain_pem` and `key_pem`.
+    pub fn new(cert_chain_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+            client_ca_pem: None,
+            handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// Requires client certificates signed by the CA in `pem` (mutual TLS).
+    pub fn with_client_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Sets [`ServerTls::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// A tonic server builder with this TLS, or `InvalidInput` naming `tls` when the
+    /// certificate or key cannot be used.
+    fn builder(&self) -> Result<Server> {
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
+            .timeout(self.handshake_timeout);
+        if let Some(ca) = &self.client_ca_pem {
+            config = config.client_ca_root(Certificate::from_pem(ca));
+        }
+        Server::builder().tls_config(config).map_err(|e| {
+            let detail =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+            Error::invalid(
+                "tls",
+                format!("the server certificate, key or client CA cannot be used: {detail}"),
+            )
+            .with_source(e)
+        })
+    }
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key stays out of logs.
+        f.debug_struct("ServerTls")
+            .field("cert_chain_pem_bytes", &self.cert_chain_pem.len())
+            .field("key_pem", &"<redacted>")
+            .field(
+                "client_ca_pem_bytes",
+                &self.client_ca_pem.as_ref().map(Vec::len),
+            )
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
 /// The tonic router serving `provider` and its health, plus the health reporter (for tests
-/// and for callers that serve the router themselves).
+/// and for callers that serve the router themselves). Plain text; see [`serve_tls`] for TLS.
 pub fn router(provider: Arc<dyn Provider>) -> (Router, HealthReporter) {
+    router_on(Server::builder(), provider)
+}
+
+fn router_on(mut builder: Server, provider: Arc<dyn Provider>) -> (Router, HealthReporter) {
     let reporter = HealthReporter::new();
     let health = ProviderHealth::new(provider.clone(), reporter.clone()).into_server();
-    let router = Server::builder()
+    let router = builder
         .add_service(health)
         .add_service(ProviderService::new(provider).into_server());
     (router, reporter)
 }
 
-/// Serves `provider` on `addr` until the process ends.
-pub async fn serve(provider: Arc<dyn Provider>, addr: SocketAddr) -> Result<()> {
-    let listener = TcpListener::bind(addr)
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::unavailable(format!("cannot listen on {addr}")).with_source(e))?;
-    serve_with_shutdown(provider, listener, std::future::pending()).await
+        .map_err(|e| Error::unavailable(format!("cannot listen on {addr}")).with_source(e))
 }
 
-/// Serves `provider` on `listener` until `shutdown` resolves.
+/// Serves `provider` on `addr`, in plain text, until the process ends.
+pub async fn serve(provider: Arc<dyn Provider>, addr: SocketAddr) -> Result<()> {
+    serve_with_shutdown(provider, bind(addr).await?, std::future::pending()).await
+}
+
+/// Serves `provider` on `listener`, in plain text, until `shutdown` resolves.
 ///
 /// Health is `SERVING` from the start and `NOT_SERVING` once shutdown begins. After the
 /// signal, the listener closes at once and open calls get [`SHUTDOWN_GRACE`] to finish.
@@ -340,8 +434,65 @@ pub async fn serve_with_shutdown(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    serve_router(router(provider), listener, shutdown, false).await
+}
+
+/// Serves `provider` on `addr` over TLS until the process ends.
+///
+/// Fails at once with `InvalidInput` naming `tls` when the certificate or key cannot be used,
+/// before anything listens.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use faas_core::grpc::ServerTls;
+/// use faas_core::memory::MemoryProvider;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = ServerTls::new(std::fs::read("tls/server.crt")?, std::fs::read("tls/server.key")?);
+/// let addr = "0.0.0.0:50051".parse()?;
+/// faas_core::grpc::serve_tls(Arc::new(MemoryProvider::new()), addr, tls).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_tls(
+    provider: Arc<dyn Provider>,
+    addr: SocketAddr,
+    tls: ServerTls,
+) -> Result<()> {
+    let builder = tls.builder()?;
+    let listener = bind(addr).await?;
+    serve_router(
+        router_on(builder, provider),
+        listener,
+        std::future::pending(),
+        true,
+    )
+    .await
+}
+
+/// Serves `provider` on `listener` over TLS until `shutdown` resolves; otherwise as
+/// [`serve_with_shutdown`].
+///
+/// Fails at once with `InvalidInput` naming `tls` when the certificate or key cannot be used.
+/// A client that fails the handshake (untrusted, wrong name, no client certificate when
+/// [`ServerTls::client_ca_pem`] is set, or plain text) is dropped without affecting others.
+pub async fn serve_tls_with_shutdown(
+    provider: Arc<dyn Provider>,
+    listener: TcpListener,
+    tls: ServerTls,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let builder = tls.builder()?;
+    serve_router(router_on(builder, provider), listener, shutdown, true).await
+}
+
+async fn serve_router(
+    (router, reporter): (Router, HealthReporter),
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    tls: bool,
+) -> Result<()> {
     let addr = listener.local_addr().ok();
-    let (router, reporter) = router(provider);
     set_status(&reporter, ServingStatus::Serving).await;
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -350,7 +501,7 @@ pub async fn serve_with_shutdown(
         let _ = stopping_tx.send(());
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tracing::info!(addr = ?addr, "serving the provider over gRPC");
+    tracing::info!(addr = ?addr, tls, "serving the provider over gRPC");
     let server = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(server);
     let grace = async {
