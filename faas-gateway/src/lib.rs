@@ -66,6 +66,11 @@ pub use state::AppState;
 /// How often `gateway_service_count` is refreshed and histograms are drained.
 const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The smallest `max_header_bytes` [`serve`] accepts: hyper's HTTP/1 read buffer, which
+/// enforces the limit, cannot be smaller (a request head of up to `max_header_bytes` bytes,
+/// request line and blank line included, passes; a longer one gets 431).
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// The control-plane router (every route but `/function/*`), for `oneshot` tests and for
 /// [`serve`].
 pub fn app(state: AppState) -> Router {
@@ -94,6 +99,13 @@ async fn dispatch(
 /// Serves the gateway on `listener` until `shutdown` completes, then lets in-flight requests
 /// finish for up to `shutdown_timeout` and returns.
 ///
+/// A request head longer than `max_header_bytes`, or with more than 100 header fields
+/// (hyper's default, kept because raising it costs a heap allocation per request), is answered
+/// `431 Request Header Fields Too Large` by hyper and its connection closed; a client that
+/// has not sent a whole head within `read_timeout` (nor, on a kept-alive connection, the next
+/// one) is disconnected without a response. Fails at once with `InvalidInput` when
+/// `max_header_bytes` is below [`MIN_HEADER_BYTES`].
+///
 /// With an async queue attached ([`queue::enable`]) and the worker on, the worker runs for as
 /// long as the server does; on shutdown it stops fetching and its in-flight calls get the same
 /// `shutdown_timeout` to settle (what does not settle stays un-acked and is delivered again).
@@ -103,6 +115,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let config = state.config().clone();
+    if config.max_header_bytes < MIN_HEADER_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "max_header_bytes {} is below the minimum of {MIN_HEADER_BYTES}",
+                config.max_header_bytes
+            ),
+        ));
+    }
     let router = app(state.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

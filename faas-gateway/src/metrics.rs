@@ -6,6 +6,21 @@
 //! resolved the function, and keeps it in its per-function cache entry, so the hot path
 //! touches pre-registered atomic handles. The async queue's `faas_queue_*` series are recorded
 //! into the same registry through [`Metrics::queue_sink`].
+//!
+//! # Deleted functions
+//!
+//! A deleted function's `gateway_service_count` drops to 0 at the next refresh, but its
+//! `gateway_function_invocation_total`, `gateway_function_invocation_started` and
+//! `gateway_functions_seconds` series stay in the exposition until the gateway restarts (and a
+//! function deployed again under the same name continues them, while its `invocationCount`
+//! starts from 0). metrics-exporter-prometheus 0.18 cannot forget a single series: its
+//! registry is private, and its only removal is the idle timeout
+//! (`PrometheusBuilder::idle_timeout`), which drops *every* series of a kind not updated
+//! within a window. That would also drop idle live functions and the queue gauges, and the
+//! handles kept in [`FunctionMetrics`] would go on counting into storage that is no longer
+//! rendered. Forgetting a function on delete would mean keeping the per-function series in
+//! our own registry and rendering them beside the exporter's text. Growth stays bounded by
+//! the functions ever deployed, never by the names called.
 
 use std::fmt;
 use std::sync::Arc;
