@@ -185,6 +185,9 @@ pub struct GatewayConfig {
     pub queue: crate::queue::AsyncSettings,
     /// Settings of the Docker provider (used with [`ProviderSpec::Docker`]).
     pub docker: DockerSettings,
+    /// The local provider's secrets key file; `None`: `<data_dir>/keys/secrets.key` (see
+    /// `faas_provider_local::LocalConfig::secrets_key_file`).
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -208,6 +211,7 @@ impl Default for GatewayConfig {
             log_json: false,
             queue: crate::queue::AsyncSettings::default(),
             docker: DockerSettings::default(),
+            secrets_key_file: None,
         }
     }
 }
@@ -288,6 +292,10 @@ struct Cli {
     /// [default: 10s]
     #[arg(long)]
     shutdown_timeout: Option<String>,
+    /// Secrets key of the local provider; keep it outside the data directory when that is
+    /// backed up or copied [env: FAAS_SECRETS_KEY_FILE] [default: <data-dir>/keys/secrets.key]
+    #[arg(long)]
+    secrets_key_file: Option<PathBuf>,
     /// Log JSON lines instead of text [env: FAAS_LOG_FORMAT=json]
     #[arg(long)]
     log_json: bool,
@@ -429,6 +437,11 @@ impl GatewayConfig {
                 format!("{v:?} is not one of: published, dns"),
             ));
         }
+        c.secrets_key_file = cli.secrets_key_file.or_else(|| {
+            env.get("FAAS_SECRETS_KEY_FILE")
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from)
+        });
         c.queue = cli.async_args.resolve(env)?;
         c.log_json = cli.log_json
             || env
@@ -548,6 +561,18 @@ mod tests {
         assert_eq!(c.provider, ProviderSpec::Memory);
         assert_eq!(c.data_dir, PathBuf::from("/home/u/.local/share/faas-rs"));
         assert_eq!(c.write_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn secrets_key_file_comes_from_the_flag_then_the_environment() {
+        let c = GatewayConfig::load(["gw"], &env(&[])).expect("config parses");
+        assert_eq!(c.secrets_key_file, None);
+        let e = env(&[("FAAS_SECRETS_KEY_FILE", "/etc/faas/env.key")]);
+        let c = GatewayConfig::load(["gw"], &e).expect("config parses");
+        assert_eq!(c.secrets_key_file, Some(PathBuf::from("/etc/faas/env.key")));
+        let c = GatewayConfig::load(["gw", "--secrets-key-file", "/k/flag.key"], &e)
+            .expect("config parses");
+        assert_eq!(c.secrets_key_file, Some(PathBuf::from("/k/flag.key")));
     }
 
     #[test]

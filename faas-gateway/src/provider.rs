@@ -38,7 +38,11 @@ impl Backend {
                 })
             }
             ProviderSpec::Local => {
-                let local = Arc::new(LocalProvider::new(LocalConfig::new(&config.data_dir)).await?);
+                let mut local_config = LocalConfig::new(&config.data_dir);
+                if let Some(key) = &config.secrets_key_file {
+                    local_config = local_config.with_secrets_key_file(key);
+                }
+                let local = Arc::new(LocalProvider::new(local_config).await?);
                 tracing::info!(
                     data_dir = %config.data_dir.display(),
                     isolated = local.isolated(),

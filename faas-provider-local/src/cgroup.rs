@@ -154,6 +154,15 @@ impl Cgroups {
         }
     }
 
+    /// The layout in use (`cgroup v2`, `cgroup v1`), `None` when there is none.
+    pub(crate) fn describe(&self) -> Option<&'static str> {
+        match self {
+            Cgroups::V2 { .. } => Some("cgroup v2"),
+            Cgroups::V1 { .. } => Some("cgroup v1"),
+            Cgroups::None => None,
+        }
+    }
+
     /// Whether limits are enforced.
     pub(crate) fn enforced(&self) -> bool {
         !matches!(self, Cgroups::None)

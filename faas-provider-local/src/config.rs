@@ -8,7 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LocalConfig {
-    /// Where deployments, namespaces, encrypted secrets, the secrets key and logs live.
+    /// Where deployments, namespaces, encrypted secrets, logs and (unless
+    /// [`LocalConfig::secrets_key_file`] is set) the secrets key live.
     pub data_dir: PathBuf,
     /// Where per-replica scratch directories (the private `/tmp`, and in the fallback mode the
     /// plaintext secret files) live. Default: `<data_dir>/run`.
@@ -24,7 +25,21 @@ pub struct LocalConfig {
     pub log_file_max_bytes: u64,
     /// Longest log line kept; longer lines are cut (the function is not affected).
     pub log_line_max_bytes: usize,
-    /// How long a replica may take to become ready before an update gives up on it.
+    /// The file holding the 256-bit key the secrets are encrypted with. `None` (the default,
+    /// kept for backwards compatibility) means `<data_dir>/keys/secrets.key`, in a 0700
+    /// directory; the file is 0600 either way and created on first start when missing.
+    ///
+    /// With the default, whoever copies or backs up the data directory also gets the key that
+    /// decrypts its secrets. Operators who back up, copy or share the data directory should
+    /// point this at a file elsewhere (another disk, a tmpfs filled from a secret manager, …)
+    /// and back that file up separately. The provider refuses to start when the key does not
+    /// decrypt the secrets already stored, or when the key file is missing although secrets
+    /// exist (it never silently generates a new key over existing secrets).
+    pub secrets_key_file: Option<PathBuf>,
+    /// How long new replicas may take to become ready during an `update`. When they are not
+    /// all ready by then the update is rolled back: the new replicas are stopped, the old
+    /// ones keep serving, the previous spec stays recorded, and `update` fails with
+    /// `ErrorKind::Timeout`. Default 30 s.
     pub ready_timeout: Duration,
     /// The highest replica count a scale request may ask for.
     pub replicas_max: u64,
@@ -48,6 +63,7 @@ impl LocalConfig {
             log_ring_lines: 1000,
             log_file_max_bytes: 8 * 1024 * 1024,
             log_line_max_bytes: 256 * 1024,
+            secrets_key_file: None,
             ready_timeout: Duration::from_secs(30),
             replicas_max: 20,
             stop_timeout: Duration::from_secs(5),
@@ -74,6 +90,28 @@ impl LocalConfig {
     /// Sets the runtime directory.
     pub fn with_runtime_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.runtime_dir = dir.into();
+        self
+    }
+
+    /// The secrets key file in use: [`LocalConfig::secrets_key_file`], or
+    /// `<data_dir>/keys/secrets.key` when that is unset.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("secrets.key"))
+    }
+
+    /// Keeps the secrets key in `path` instead of `<data_dir>/keys/secrets.key` (see
+    /// [`LocalConfig::secrets_key_file`]).
+    pub fn with_secrets_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secrets_key_file = Some(path.into());
+        self
+    }
+
+    /// Sets how long new replicas may take to become ready during an update before it is
+    /// rolled back (see [`LocalConfig::ready_timeout`]).
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
         self
     }
 

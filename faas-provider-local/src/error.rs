@@ -36,6 +36,15 @@ pub enum LocalError {
         /// What failed (never the value).
         message: &'static str,
     },
+    /// The secrets key file is unusable: missing while secrets exist, the wrong size, or not
+    /// the key the stored secrets were encrypted with.
+    #[error("secrets key {}: {message}", path.display())]
+    SecretsKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it (never the key).
+        message: String,
+    },
 }
 
 impl LocalError {
@@ -49,9 +58,10 @@ impl LocalError {
 impl From<LocalError> for Error {
     fn from(err: LocalError) -> Self {
         let kind = match &err {
-            LocalError::Io { .. } | LocalError::State { .. } | LocalError::Crypto { .. } => {
-                ErrorKind::Internal
-            }
+            LocalError::Io { .. }
+            | LocalError::State { .. }
+            | LocalError::Crypto { .. }
+            | LocalError::SecretsKey { .. } => ErrorKind::Internal,
         };
         Error::new(kind, err.to_string()).with_source(err)
     }

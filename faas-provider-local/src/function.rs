@@ -91,6 +91,16 @@ impl Function {
         out
     }
 
+    /// Takes out the replicas whose instance is in `ids`.
+    pub(crate) fn take(&self, ids: &[String]) -> Vec<Replica> {
+        let mut r = lock(&self.replicas);
+        let (go, stay): (Vec<_>, Vec<_>) = r.drain(..).partition(|x| ids.contains(&x.instance));
+        *r = stay;
+        drop(r);
+        self.bump();
+        go
+    }
+
     /// Takes out the replicas whose instance is not in `keep`.
     pub(crate) fn take_except(&self, keep: &[String]) -> Vec<Replica> {
         let mut r = lock(&self.replicas);
@@ -181,20 +191,25 @@ impl Function {
         }
     }
 
-    /// Waits until every replica in `instances` is ready, or `timeout` passes; returns whether
-    /// they all are.
-    pub(crate) async fn wait_all_ready(&self, instances: &[String], timeout: Duration) -> bool {
+    /// Waits until every replica in `instances` is ready, or `timeout` passes; returns how many
+    /// of them are not ready (0: all are). A replica whose watchdog is gone counts as not ready
+    /// at once.
+    pub(crate) async fn wait_all_ready(&self, instances: &[String], timeout: Duration) -> usize {
         let healths: Vec<_> = lock(&self.replicas)
             .iter()
             .filter(|r| instances.contains(&r.instance))
             .map(|r| r.health.clone())
             .collect();
-        let all = futures::future::join_all(
-            healths
-                .into_iter()
-                .map(|mut h| async move { h.wait_for(true).await }),
-        );
-        matches!(tokio::time::timeout(timeout, all).await, Ok(v) if v.iter().all(|b| *b))
+        let missing = instances.len().saturating_sub(healths.len());
+        let deadline = tokio::time::Instant::now() + timeout;
+        let ready = futures::future::join_all(healths.into_iter().map(|mut h| async move {
+            matches!(
+                tokio::time::timeout_at(deadline, h.wait_for(true)).await,
+                Ok(true)
+            )
+        }))
+        .await;
+        missing + ready.iter().filter(|r| !**r).count()
     }
 
     /// Removes the replicas' cgroups; `true` when all are gone (for `Drop`).

@@ -22,6 +22,13 @@
 //! - **Clean environment**: a function sees only `PATH` (a fixed safe default unless its
 //!   `envVars` set one), `HOME`, its `envVars`, `fprocess`, the CGI `Http_*` variables (fork
 //!   modes) and, in http mode, `PORT` — nothing of the host's variables.
+//! - **Rolling update**: `update` starts the new replicas beside the old ones, which keep
+//!   serving (`resolve` never goes empty). Once every new replica is ready the new spec is
+//!   recorded and the old replicas are stopped. If they are not all ready within
+//!   [`LocalConfig::ready_timeout`] (default 30 s), the update is rolled back: the new replicas
+//!   are stopped, the old ones keep serving, `get` and the data directory keep the previous
+//!   spec, and `update` fails with `ErrorKind::Timeout` ("… rolled back …"); the new replicas'
+//!   output stays in the function's logs.
 //!
 //! # Isolation, and the fallback
 //!
@@ -39,17 +46,46 @@
 //! are stored but not enforced, and [`faas_core::Capabilities::deploy_with_limits`] is
 //! `false`. [`LocalProvider::isolated`] and [`LocalProvider::limits_enforced`] tell which.
 //!
+//! `info().orchestration` says which is in use ([`LocalProvider::orchestration`]):
+//!
+//! ```text
+//! process (isolated: mount namespace, cgroup v2)          or "cgroup v1"
+//! process (fallback: no mount namespace, no cgroup limits)
+//! process (partly isolated: mount namespace, no cgroup limits)   one of the two only
+//! ```
+//!
+//! **Stray processes.** With cgroups, `delete`, `scale` down, `update` and `shutdown` kill
+//! every process in the replica's cgroup, including descendants that left the function's
+//! process group or session (`setsid cmd &`, daemons that double-fork): cgroup membership
+//! is inherited and cannot be dropped by an unprivileged function. Without cgroups (the
+//! fallback, or "no cgroup limits" above) the provider can only rely on the watchdog, which
+//! kills each call's (classic) or the function's (http) process group: a descendant that
+//! moves to a new process group or session survives the function. Run the provider as root
+//! (or with a delegated, writable cgroup) where functions may do that.
+//!
 //! # Data directory
 //!
 //! ```text
 //! <data_dir>/state.json          namespaces and functions (spec, createdAt, replicas); atomic writes
-//! <data_dir>/keys/secrets.key    the 256-bit secrets key (0600), kept apart from the secrets
+//! <data_dir>/keys/secrets.key    the 256-bit secrets key (0600, dir 0700), unless
+//!                                LocalConfig::secrets_key_file points elsewhere
 //! <data_dir>/secrets/<ns>/<name> XChaCha20-Poly1305 ciphertext of each secret (0600)
+//! <data_dir>/secrets/.key-check  a known value sealed with the key: a wrong key is refused at start
 //! <data_dir>/logs/<ns>/<fn>.log  NDJSON log lines, rotated to .log.1 at the size cap
 //! <runtime_dir>/replicas/<id>/   per-replica scratch (/tmp; fallback secrets); default <data_dir>/run
 //! ```
 //!
 //! A new provider on the same data directory restores the functions and their replica counts.
+//!
+//! **The secrets key.** By default (kept for backwards compatibility) the key sits inside the
+//! data directory, in `keys/`, so a copy or backup of the data directory carries the key that
+//! decrypts its secrets. Operators who back up, copy or share the data directory should keep
+//! the key elsewhere with [`LocalConfig::with_secrets_key_file`] (`--secrets-key-file` /
+//! `FAAS_SECRETS_KEY_FILE` for the `faas-provider-local` binary and the gateway) and back it
+//! up separately. To move an existing key, stop the provider, move the file, and start it with
+//! the new path. The provider refuses to start, naming the key file, when the key does not
+//! decrypt the stored secrets or when the key file is missing while secrets exist; it never
+//! creates a new key over existing secrets.
 //!
 //! # Usage
 //!

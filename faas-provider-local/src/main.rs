@@ -2,7 +2,8 @@
 //! (`proto/faas/provider/v1/provider.proto`), as faas-netes runs beside the OpenFaaS gateway.
 //!
 //! ```text
-//! faas-provider-local --listen 127.0.0.1:8081 --data-dir /var/lib/faas
+//! faas-provider-local --listen 127.0.0.1:8081 --data-dir /var/lib/faas \
+//!     --secrets-key-file /etc/faas/secrets.key
 //! ```
 //!
 //! SIGINT or SIGTERM stops serving, then stops every function replica (no processes are left).
@@ -26,6 +27,11 @@ struct Args {
     /// else $XDG_DATA_HOME/faas.
     #[arg(long, env = "FAAS_LOCAL_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// File holding the secrets encryption key (created 0600 on first start). Default:
+    /// <data-dir>/keys/secrets.key; point it outside the data directory when that directory
+    /// is backed up or copied, and back the key up separately.
+    #[arg(long, env = "FAAS_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
     /// Run functions without mount-namespace isolation or cgroup limits (the fallback).
     #[arg(long)]
     no_isolation: bool,
@@ -45,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         LocalConfig::default_data_dir(is_root, xdg.as_deref(), home.as_deref())
     });
-    let config = LocalConfig::new(&data_dir).with_isolation(!args.no_isolation);
+    let mut config = LocalConfig::new(&data_dir).with_isolation(!args.no_isolation);
+    if let Some(key) = args.secrets_key_file {
+        config = config.with_secrets_key_file(key);
+    }
     let provider = Arc::new(
         LocalProvider::new(config)
             .await

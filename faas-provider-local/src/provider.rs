@@ -82,6 +82,8 @@ impl LocalProvider {
         let _ = std::fs::remove_dir_all(&replicas_dir);
         fsutil::private_dir(&replicas_dir)?;
 
+        // First, so a wrong or missing secrets key stops the start before anything runs.
+        let secrets = SecretStore::open(&config.data_dir, config.secrets_key_file.as_deref())?;
         let isolated = config.isolation && Self::probe_isolation(&config).await;
         let cgroups = if config.isolation {
             Cgroups::detect(&config.data_dir)
@@ -94,7 +96,7 @@ impl LocalProvider {
         let state_file = StateFile::new(&config.data_dir);
         let state = state_file.load()?;
         let provider = Self {
-            secrets: SecretStore::open(&config.data_dir)?,
+            secrets,
             logs: LogStore::new(
                 &config.data_dir,
                 config.log_ring_lines,
@@ -159,6 +161,32 @@ impl LocalProvider {
     /// Whether memory and CPU limits are enforced through cgroups.
     pub fn limits_enforced(&self) -> bool {
         self.cgroups.enforced()
+    }
+
+    /// What `info().orchestration` reports: `process`, then in parentheses whether replicas
+    /// run isolated and how:
+    ///
+    /// - `process (isolated: mount namespace, cgroup v2)` (or `cgroup v1`): each function
+    ///   process has its own mount namespace (secrets at `/var/openfaas/secrets`, private
+    ///   `/tmp`) and its replica's cgroup enforces `limits`;
+    /// - `process (fallback: no mount namespace, no cgroup limits)`: the documented fallback
+    ///   (secrets as 0600 files named by `secret_mount_path`, `TMPDIR`/`HOME` per replica,
+    ///   limits recorded but not enforced);
+    /// - `process (partly isolated: …)` when only one of the two is available, e.g.
+    ///   `process (partly isolated: mount namespace, no cgroup limits)`.
+    pub fn orchestration(&self) -> String {
+        let mounts = if self.isolated {
+            "mount namespace"
+        } else {
+            "no mount namespace"
+        };
+        let limits = self.cgroups.describe().unwrap_or("no cgroup limits");
+        let how = match (self.isolated, self.cgroups.enforced()) {
+            (true, true) => "isolated",
+            (false, false) => "fallback",
+            _ => "partly isolated",
+        };
+        format!("process ({how}: {mounts}, {limits})")
     }
 
     /// The data directory.
@@ -324,7 +352,7 @@ impl Provider for LocalProvider {
                 release: env!("CARGO_PKG_VERSION").to_owned(),
                 ..VersionInfo::default()
             },
-            orchestration: "process".to_owned(),
+            orchestration: self.orchestration(),
             default_namespace: DEFAULT_NAMESPACE.to_owned(),
             capabilities,
         })
@@ -391,13 +419,12 @@ impl Provider for LocalProvider {
     async fn update(&self, deployment: FunctionDeployment) -> Result<()> {
         self.check_running()?;
         let spec = self.check_deployment(&deployment)?;
-        let f = self.function(&spec.service, &spec.namespace)?;
+        let (ns, name) = (spec.namespace.clone(), spec.service.clone());
+        let f = self.function(&name, &ns)?;
         let _ops = f.ops.lock().await;
+        let gone = || Error::not_found(format!("function {name} not found in namespace {ns}"));
         if f.is_deleted() {
-            return Err(Error::not_found(format!(
-                "function {} not found",
-                spec.service
-            )));
+            return Err(gone());
         }
         let current = f.desired();
         let desired = if current == 0 {
@@ -405,30 +432,55 @@ impl Provider for LocalProvider {
         } else {
             current.max(spec.min_replicas())
         };
-        let record = FunctionRecord {
-            deployment: spec.clone(),
-            created_at: f.created_at,
-            replicas: desired,
-        };
-        self.update_state(|s| {
-            s.functions
-                .entry(spec.namespace.clone())
-                .or_default()
-                .insert(spec.service.clone(), record);
-            Ok(())
-        })?;
-        f.set_spec(spec.clone());
-        f.set_desired(desired);
-        // Rolling: start the new replicas, wait for them, then stop the old ones.
+        // Rolling: the new replicas start beside the old ones, which keep serving. Only once
+        // every new replica is ready is the new spec recorded and are the old replicas stopped;
+        // otherwise the new ones are stopped and nothing changes (spec, state, old replicas).
         let new = self.start_replicas(&f, &spec, desired)?;
         let ids: Vec<String> = new.iter().map(|r| r.instance.clone()).collect();
         f.add(new);
-        if !ids.is_empty() && !f.wait_all_ready(&ids, self.config.ready_timeout).await {
-            tracing::warn!(function = %spec.service, "new replicas not ready in time; replacing the old ones anyway");
+        let timeout = self.config.ready_timeout;
+        let not_ready = if ids.is_empty() {
+            0
+        } else {
+            f.wait_all_ready(&ids, timeout).await
+        };
+        let outcome = if f.is_deleted() {
+            Err(gone())
+        } else if not_ready > 0 {
+            Err(Error::timeout(format!(
+                "update of function {name} in namespace {ns} rolled back: {not_ready} of {} new \
+                 replicas not ready after {timeout:?} (see the function's logs); the previous \
+                 deployment keeps serving",
+                ids.len()
+            )))
+        } else {
+            let record = FunctionRecord {
+                deployment: spec.clone(),
+                created_at: f.created_at,
+                replicas: desired,
+            };
+            // Replace the record only if it is still there (a delete may have removed it).
+            self.update_state(
+                |s| match s.functions.get_mut(&ns).and_then(|m| m.get_mut(&name)) {
+                    Some(r) => {
+                        *r = record;
+                        Ok(())
+                    }
+                    None => Err(gone()),
+                },
+            )
+        };
+        if let Err(e) = outcome {
+            let failed = f.take(&ids);
+            self.stop_all(failed).await;
+            tracing::warn!(function = %name, namespace = %ns, error = %e, "update rolled back");
+            return Err(e);
         }
+        f.set_spec(spec);
+        f.set_desired(desired);
         let old = f.take_except(&ids);
         self.stop_all(old).await;
-        tracing::info!(function = %spec.service, namespace = %spec.namespace, "updated");
+        tracing::info!(function = %name, namespace = %ns, "updated");
         Ok(())
     }
 

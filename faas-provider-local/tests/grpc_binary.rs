@@ -21,6 +21,7 @@ async fn the_binary_serves_the_provider_over_grpc_and_cleans_up_on_sigterm() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faas-provider-local"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path().join("data"))
+        .env("FAAS_SECRETS_KEY_FILE", dir.path().join("key/secrets.key"))
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -35,7 +36,22 @@ async fn the_binary_serves_the_provider_over_grpc_and_cleans_up_on_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(remote.info().await.unwrap().orchestration, "process");
+    let orchestration = remote.info().await.unwrap().orchestration;
+    assert!(orchestration.starts_with("process ("), "{orchestration}");
+    if nix::unistd::Uid::effective().is_root() {
+        assert!(orchestration.contains("mount namespace"), "{orchestration}");
+        assert!(
+            !orchestration.contains("no mount namespace"),
+            "{orchestration}"
+        );
+    }
+    // FAAS_SECRETS_KEY_FILE puts the key outside the data directory.
+    remote
+        .create_secret(faas_core::Secret::new("s", "", "v"))
+        .await
+        .unwrap();
+    assert!(dir.path().join("key/secrets.key").is_file());
+    assert!(!dir.path().join("data/keys").exists());
     let marker = format!("FAAS_TEST_MARKER=grpc-{}", std::process::id());
     let (k, v) = marker.split_once('=').unwrap();
     remote
