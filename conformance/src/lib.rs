@@ -94,7 +94,7 @@ macro_rules! provider_tests {
                 deploy_into_missing_namespace
             }
             secrets { crud, function_reads_secret, update_reaches_function, invalid_name_rejected }
-            logs { contain_watchdog_lines, follow_streams_new_lines, tail_limits_lines }
+            logs { contain_watchdog_lines, follow_streams_new_lines, tail_limits_lines, since_filters_older_lines }
             unsupported {
                 scale, scale_can_zero, secrets, secrets_can_update, namespaces, namespaces_can_mutate,
                 logs, logs_can_follow

@@ -105,6 +105,38 @@ async fn an_undeclared_capability_that_works_fails_cap1_and_skips_its_checks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_that_ignore_since_fail_log4() {
+    let r = check(Fault::IgnoresSince, "logs::since_filters_older_lines").await;
+    assert_failed(&r, "LOG-4");
+    assert!(
+        r.outcome.reason().contains("logs(since") && r.outcome.reason().contains("returned"),
+        "{:?}",
+        r.outcome
+    );
+    assert_passed(&check(Fault::IgnoresSince, "logs::contain_watchdog_lines").await);
+    assert_passed(&check(Fault::IgnoresSince, "logs::tail_limits_lines").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_logs_log4_is_skipped_with_the_reason() {
+    let mut caps = Capabilities::all();
+    caps.logs = false;
+    caps.logs_can_follow = false;
+    let factory = move || {
+        let caps = caps.clone();
+        async move {
+            let p = MemoryProvider::with_config(MemoryConfig::default().with_capabilities(caps));
+            FactoryResult::Ok(Target::new(Arc::new(p)))
+        }
+    };
+    let r = provider::run_one(factory, "logs::since_filters_older_lines", &options()).await;
+    assert_eq!(
+        r.map(|r| r.outcome),
+        Some(Outcome::Skipped("provider declares `logs: false`".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_requests_fail_dep3() {
     assert_failed(
         &check(Fault::InventsRequests, "deploy::invents_nothing").await,
@@ -163,6 +195,8 @@ async fn capability_overrides_skip_checks_without_expecting_unsupported() {
         .unwrap_or_else(|e| panic!("{e}"));
     let factory = || async { FactoryResult::Ok(Target::new(Arc::new(MemoryProvider::new()))) };
     let r = provider::run_one(factory, "logs::contain_watchdog_lines", &options).await;
+    assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));
+    let r = provider::run_one(factory, "logs::since_filters_older_lines", &options).await;
     assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));
     let r = provider::run_one(factory, "unsupported::logs", &options).await;
     assert!(matches!(r.map(|r| r.outcome), Some(Outcome::Skipped(s)) if s.contains("override")));

@@ -1,64 +1,48 @@
 //! The gateway suite against the real gateway (`faas_gateway::serve`, the code the
-//! `faas-gateway` binary runs) on 127.0.0.1:0 with basic auth, over MemoryProvider; and the
-//! `faas-conformance gateway` command against it.
+//! `faas-gateway` binary runs) on 127.0.0.1:0 with basic auth and the embedded async queue, over
+//! MemoryProvider (every check must pass, none may skip); and the `faas-conformance gateway`
+//! command against it.
 
-use std::sync::Arc;
+#[path = "support/gateway.rs"]
+mod gateway_support;
+
 use std::time::Duration;
 
 use faas_conformance::gateway::{self, GatewayOptions};
 use faas_conformance::report::Outcome;
-use faas_core::memory::MemoryProvider;
-use faas_gateway::auth::Credentials;
-use faas_gateway::{AppState, GatewayConfig, serve};
-use tokio::net::TcpListener;
-
-const USER: &str = "admin";
-const PASSWORD: &str = "conformance-password";
-
-/// Starts a gateway with basic auth over a fresh MemoryProvider; returns its URL and a stopper.
-async fn start_gateway() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let config = GatewayConfig {
-        basic_auth: true,
-        ..GatewayConfig::default()
-    };
-    let provider = Arc::new(MemoryProvider::new());
-    let state = AppState::new(config, provider, Some(Credentials::new(USER, PASSWORD)))
-        .await
-        .unwrap_or_else(|e| panic!("gateway state: {e}"));
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    (url, stop)
-}
+use gateway_support::{PASSWORD, USER, start_gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_suite_passes_against_the_real_gateway() {
-    let (url, _stop) = start_gateway().await;
-    let options = GatewayOptions::new(&url, USER, PASSWORD).with_deadlines(Duration::from_secs(10));
+    let gw = start_gateway().await;
+    let options =
+        GatewayOptions::new(&gw.url, USER, PASSWORD).with_deadlines(Duration::from_secs(10));
     let report = gateway::run(&options).await;
     print!("{}", report.table());
     assert!(report.is_success(), "{}", report.table());
-    for case in &report.cases {
-        if let Outcome::Skipped(reason) = &case.outcome {
-            println!("note: {} skipped: {reason}", case.id);
-        }
-    }
+    // The real gateway serves every feature the suite checks (async on the embedded queue
+    // included): nothing may skip.
+    let skipped: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Skipped(reason) => Some(format!("{}: {reason}", c.id)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        skipped.is_empty(),
+        "skipped: {skipped:#?}\n{}",
+        report.table()
+    );
     assert_eq!(report.cases.len(), gateway::cases::all().len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_fail_the_suite() {
-    let (url, _stop) = start_gateway().await;
-    let mut options =
-        GatewayOptions::new(&url, USER, "not-the-password").with_deadlines(Duration::from_secs(5));
+    let gw = start_gateway().await;
+    let mut options = GatewayOptions::new(&gw.url, USER, "not-the-password")
+        .with_deadlines(Duration::from_secs(5));
     options.filter = vec!["system_info".into(), "healthz".into()];
     let report = gateway::run(&options).await;
     assert_eq!(
@@ -76,7 +60,8 @@ async fn wrong_credentials_fail_the_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_certifies_the_gateway() {
-    let (url, _stop) = start_gateway().await;
+    let gw = start_gateway().await;
+    let url = &gw.url;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let password_file = dir.path().join("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap_or_else(|e| panic!("{e}"));
@@ -84,7 +69,7 @@ async fn the_cli_certifies_the_gateway() {
         .args([
             "gateway",
             "--url",
-            &url,
+            url,
             "--user",
             USER,
             "--ready-timeout",

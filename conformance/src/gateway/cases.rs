@@ -33,6 +33,7 @@ pub fn all() -> Vec<GatewayCase> {
         namespaces, "GW-5", "/system/namespaces lists the namespace in use";
         invoke_verbs, "GW-6", "every verb reaches the function, with X-Call-Id and X-Start-Time";
         query_and_env, "GW-7", "query strings and env vars reach the function";
+        headers, "GW-16", "a sent X-Call-Id is echoed, X-Start-Time is set, the function sees X-Forwarded-For";
         invoke_not_found, "GW-8", "invoking a missing function answers 404";
         error_codes, "GW-9", "bad JSON is 400 naming the field; unknown functions are 404";
         scale_to_zero_and_back, "GW-10", "scale sets replicas; from zero the next call succeeds";
@@ -61,7 +62,7 @@ pub async fn healthz(ctx: &GwCtx) -> CheckResult {
 /// GW-2: every `/system` route answers 401 with `WWW-Authenticate: Basic` without or with
 /// wrong credentials.
 pub async fn auth_required(ctx: &GwCtx) -> CheckResult {
-    let routes: [(Method, &str); 14] = [
+    let routes: [(Method, &str); 23] = [
         (Method::GET, "/system/functions"),
         (Method::POST, "/system/functions"),
         (Method::PUT, "/system/functions"),
@@ -75,7 +76,16 @@ pub async fn auth_required(ctx: &GwCtx) -> CheckResult {
         (Method::DELETE, "/system/secrets"),
         (Method::GET, "/system/logs?name=conf-auth"),
         (Method::GET, "/system/namespaces"),
+        (Method::POST, "/system/namespaces"),
+        (Method::POST, "/system/namespace/"),
         (Method::GET, "/system/namespace/conf-auth"),
+        (Method::POST, "/system/namespace/conf-auth"),
+        (Method::PUT, "/system/namespace/conf-auth"),
+        (Method::DELETE, "/system/namespace/conf-auth"),
+        (Method::GET, "/system/async/dead-letters"),
+        (Method::DELETE, "/system/async/dead-letters/conf-auth"),
+        (Method::POST, "/system/async/dead-letters/conf-auth/replay"),
+        (Method::GET, "/system/async/stats"),
     ];
     for (method, path) in routes {
         for (label, req) in [
@@ -333,6 +343,86 @@ pub async fn query_and_env(ctx: &GwCtx) -> CheckResult {
         "GET ?testing=1 answered {}: {}",
         r.status,
         truncate(&r.text())
+    );
+    Ok(())
+}
+
+/// A random version-4 UUID, the form OpenFaaS gives call ids.
+fn uuid_v4() -> String {
+    let b: [u8; 16] = rand::random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let variant = ["8", "9", "a", "b"][usize::from(b[8] >> 6)];
+    format!(
+        "{}-{}-4{}-{variant}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// GW-16: a caller's `X-Call-Id` comes back unchanged, `X-Start-Time` is a decimal timestamp,
+/// and the function sees `X-Forwarded-For` (as the CGI variable `Http_X_Forwarded_For` the env
+/// function prints; skipped, after the response headers passed, when the env function prints
+/// no `Http_*` variables and so cannot show what it received).
+pub async fn headers(ctx: &GwCtx) -> CheckResult {
+    let name = ctx
+        .deploy(&ctx.deployment(&ctx.options.functions.env.clone()), "GW-16")
+        .await?;
+    // Any 200 will do: whether the env function shows Http_* variables is decided below.
+    ctx.invoke_until(&name, "", "", "GW-16").await?;
+    let call_id = uuid_v4();
+    let r = ctx
+        .call(
+            ctx.bare(Method::POST, &ctx.function_path(&name))
+                .header("X-Call-Id", &call_id)
+                .body(""),
+            "GW-16",
+            "POST /function with X-Call-Id",
+        )
+        .await?;
+    ensure!(
+        r.status == StatusCode::OK,
+        "GW-16",
+        "POST {} with X-Call-Id answered {}: {}",
+        ctx.function_path(&name),
+        r.status,
+        truncate(&r.text())
+    );
+    let echoed = r.header("x-call-id");
+    ensure!(
+        echoed == Some(call_id.as_str()),
+        "GW-16",
+        "sent X-Call-Id: {call_id}, the response carries {echoed:?}"
+    );
+    let start = r.header("x-start-time").unwrap_or_default();
+    ensure!(
+        !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()),
+        "GW-16",
+        "X-Start-Time is {start:?}, expected a decimal Unix timestamp"
+    );
+    let text = r.text();
+    if !text.lines().any(|l| l.starts_with("Http_Method=")) {
+        return Err(Failure::skipped(format!(
+            "X-Call-Id and X-Start-Time passed, but the env function ({:?}) prints no Http_* variables, so the request headers it received cannot be observed",
+            ctx.options.functions.env
+        )));
+    }
+    let forwarded = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Http_X_Forwarded_For="));
+    ensure!(
+        forwarded.is_some_and(|v| !v.trim().is_empty()),
+        "GW-16",
+        "the function did not see X-Forwarded-For (no non-empty Http_X_Forwarded_For in its environment; its Http_* variables: {})",
+        truncate(
+            &text
+                .lines()
+                .filter(|l| l.starts_with("Http_"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
     );
     Ok(())
 }
@@ -783,6 +873,10 @@ fn ctx_get(ctx: &GwCtx, url: &str) -> reqwest::RequestBuilder {
 
 /// GW-14: `/async-function/<name>` answers 202 with `X-Call-Id`, and the function's result
 /// reaches the `X-Callback-Url`.
+///
+/// Only a 404 on the route (with and without credentials) means "not served" and skips; a 503
+/// with `Retry-After` (queue full or unreachable) is retried as it says until the settle
+/// deadline and then fails, and any other status fails.
 pub async fn async_invoke(ctx: &GwCtx) -> CheckResult {
     let name = ctx
         .deploy(
@@ -799,19 +893,41 @@ pub async fn async_invoke(ctx: &GwCtx) -> CheckResult {
         .function_path(&name)
         .replacen("/function/", "/async-function/", 1);
     let body = format!("async-body-{name}");
-    let r = ctx
-        .call(
+    let send = || {
+        ctx.call(
             ctx.bare(Method::POST, &path)
                 .header("X-Callback-Url", cb.url())
                 .body(body.clone()),
             "GW-14",
             "POST /async-function",
         )
-        .await?;
-    if unsupported_status(r.status) || r.status == StatusCode::SERVICE_UNAVAILABLE {
+    };
+    let mut r = send().await?;
+    let retry_until = tokio::time::Instant::now() + ctx.options.settle_timeout;
+    while r.status == StatusCode::SERVICE_UNAVAILABLE {
+        let Some(after) = r.header("retry-after").map(str::to_owned) else {
+            fail!(
+                "GW-14",
+                "POST {path} answered 503 without Retry-After: {}",
+                truncate(&r.text())
+            )
+        };
+        // Delta-seconds; an HTTP-date (or garbage) waits one second.
+        let wait = Duration::from_secs(after.trim().parse::<u64>().unwrap_or(1).max(1));
+        if tokio::time::Instant::now() + wait > retry_until {
+            fail!(
+                "GW-14",
+                "POST {path} kept answering 503 with Retry-After: {after} until the {:?} deadline: the async queue is full or unreachable (a 503 is a failure to accept the call, not \"unsupported\"; only a 404 on the route is): {}",
+                ctx.options.settle_timeout,
+                truncate(&r.text())
+            );
+        }
+        tokio::time::sleep(wait).await;
+        r = send().await?;
+    }
+    if r.status == StatusCode::NOT_FOUND {
         return Err(Failure::skipped(format!(
-            "the gateway does not serve async invocation (POST {path} answered {})",
-            r.status
+            "the gateway does not serve async invocation (POST {path} answered 404)"
         )));
     }
     if r.status == StatusCode::UNAUTHORIZED {
@@ -824,10 +940,9 @@ pub async fn async_invoke(ctx: &GwCtx) -> CheckResult {
                 "POST /async-function with credentials",
             )
             .await?;
-        if unsupported_status(probe.status) || probe.status == StatusCode::SERVICE_UNAVAILABLE {
+        if probe.status == StatusCode::NOT_FOUND {
             return Err(Failure::skipped(format!(
-                "the gateway does not serve async invocation (POST {path} answered 401 without and {} with credentials)",
-                probe.status
+                "the gateway does not serve async invocation (POST {path} answered 401 without and 404 with credentials)"
             )));
         }
         fail!(

@@ -3,8 +3,9 @@
 //! and ours: auth on every `/system` route, error codes, metrics, async invocation.
 //!
 //! Run it with [`run`]; every check is a `pub async fn` in [`cases`] citing its `GW-*` clause of
-//! SPEC.md. Features the gateway lacks (it answers 404/405/501 on their route) are reported
-//! SKIPPED with the reason, never passed. Functions are named `conf-<run>-<case>-<n>` and
+//! SPEC.md. Features the gateway lacks (it answers 404/405/501 on their route; for async
+//! invocation only 404, since a 503 there is a full queue) are reported SKIPPED with the reason,
+//! never passed. Functions are named `conf-<run>-<case>-<n>` and
 //! deleted at the end of each check.
 
 pub mod callback;

@@ -24,6 +24,8 @@ pub(crate) enum Fault {
     ScalesWhileUndeclared,
     /// get shows requests nobody sent.
     InventsRequests,
+    /// logs ignore `since` and return every kept line.
+    IgnoresSince,
 }
 
 #[derive(Debug)]
@@ -98,10 +100,10 @@ impl Provider for Broken {
         self.inner.wait_ready(name, ns, timeout).await
     }
     async fn logs(&self, r: LogRequest) -> Result<LogStream> {
-        let r = if self.fault == Fault::ClaimsFollowItLacks {
-            r.with_follow(false)
-        } else {
-            r
+        let r = match self.fault {
+            Fault::ClaimsFollowItLacks => r.with_follow(false),
+            Fault::IgnoresSince => LogRequest { since: None, ..r },
+            _ => r,
         };
         self.inner.logs(r).await
     }

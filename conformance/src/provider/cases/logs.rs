@@ -1,4 +1,5 @@
-//! LOG: logs hold what the function's watchdog wrote; follow streams new lines; tail limits.
+//! LOG: logs hold what the function's watchdog wrote; follow streams new lines; tail limits;
+//! since filters by time.
 
 use std::time::Duration;
 
@@ -172,4 +173,84 @@ pub async fn tail_limits_lines(ctx: &Ctx) -> CheckResult {
         tail.len()
     );
     Ok(())
+}
+
+/// LOG-4: `since: T` returns only lines written at or after `T`: the lines of an invocation
+/// before `T` are left out, those of an invocation after it come back. `T` is taken from the
+/// provider's own timestamps (just after the last line of the first invocation), so a clock
+/// offset between the suite and the provider does not matter.
+pub async fn since_filters_older_lines(ctx: &Ctx) -> CheckResult {
+    let d = ctx.echo_function();
+    let eps = ctx.deploy_ready(d.clone(), "LOG-4").await?;
+    // Bodies of different lengths, so their `Wrote <N> Bytes` lines differ.
+    let before = format!("b-{}", d.service);
+    let after = format!("after-the-cut-{}", d.service);
+    let wrote_before = format!("Wrote {} Bytes", before.len());
+    let wrote_after = format!("Wrote {} Bytes", after.len());
+    ctx.expect_answer(&eps[0], "/", &before, &before, "LOG-4")
+        .await?;
+    let backlog = eventually(ctx.options.log_timeout, || async {
+        match read_all(
+            ctx,
+            LogRequest::new(&d.service, &ctx.namespace),
+            ctx.options.log_timeout,
+        )
+        .await
+        {
+            Ok(es) if has(&es, &wrote_before) => Probe::Done(es),
+            Ok(es) => Probe::Pending(format!("{} lines, none with {wrote_before:?}", es.len())),
+            Err(e) => Probe::Pending(e),
+        }
+    })
+    .await
+    .map_err(|e| Failure::failed("LOG-4", format!("logs never held {wrote_before:?}: {e}")))?;
+    let Some(last) = backlog.iter().map(|e| e.timestamp).max() else {
+        return Err(Failure::failed("LOG-4", "the backlog is empty"));
+    };
+    let cut = last + chrono::Duration::nanoseconds(1);
+    // Let the provider's clock move past the cut before the second invocation.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ctx.expect_answer(&eps[0], "/", &after, &after, "LOG-4")
+        .await?;
+    let since = eventually(ctx.options.log_timeout, || async {
+        match read_all(
+            ctx,
+            LogRequest::new(&d.service, &ctx.namespace).with_since(cut),
+            ctx.options.log_timeout,
+        )
+        .await
+        {
+            Ok(es) => {
+                if let Some(old) = es.iter().find(|e| e.timestamp < cut) {
+                    return Probe::Done(Err(format!(
+                        "logs(since {cut:?}) returned a line from {:?}: {:?}",
+                        old.timestamp, old.text
+                    )));
+                }
+                if let Some(old) = es.iter().find(|e| e.text.contains(&wrote_before)) {
+                    return Probe::Done(Err(format!(
+                        "logs(since {cut:?}) returned the earlier invocation's line {:?} (stamped {:?}; the last line before the cut was stamped {last:?})",
+                        old.text, old.timestamp
+                    )));
+                }
+                if has(&es, &wrote_after) {
+                    Probe::Done(Ok(()))
+                } else {
+                    Probe::Pending(format!(
+                        "logs(since {cut:?}): {} lines, none with {wrote_after:?}",
+                        es.len()
+                    ))
+                }
+            }
+            Err(e) => Probe::Pending(e),
+        }
+    })
+    .await
+    .map_err(|e| {
+        Failure::failed(
+            "LOG-4",
+            format!("the later invocation's {wrote_after:?} never came back: {e}"),
+        )
+    })?;
+    since.map_err(|e| Failure::failed("LOG-4", e))
 }

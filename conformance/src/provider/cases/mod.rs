@@ -80,6 +80,7 @@ pub fn all() -> Vec<Case> {
         logs::contain_watchdog_lines, "LOG-1", [Logs], None, "logs hold the watchdog's lines for an invocation";
         logs::follow_streams_new_lines, "LOG-2", [Logs, LogsCanFollow], None, "a follow stream delivers new lines";
         logs::tail_limits_lines, "LOG-3", [Logs], None, "tail N returns at most N lines";
+        logs::since_filters_older_lines, "LOG-4", [Logs], None, "since T returns only lines written at or after T";
         unsupported::scale, "CAP-1", [], Some(Cap::Scale), "without scale, scale is Unsupported";
         unsupported::scale_can_zero, "CAP-1", [], Some(Cap::ScaleCanZero), "without scale_can_zero, scale to 0 is Unsupported";
         unsupported::secrets, "CAP-1", [], Some(Cap::Secrets), "without secrets, secret operations are Unsupported";
