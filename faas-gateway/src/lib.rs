@@ -87,7 +87,8 @@ async fn dispatch(
     if req.uri().path().starts_with(proxy::FUNCTION_PREFIX) {
         return proxy::invoke(&state, req, remote).await;
     }
-    if req.uri().path().starts_with(queue::ASYNC_PREFIX) && state.async_queue().is_some() {
+    // Public like /function/ (no credentials); with `--queue none` the handler answers 404.
+    if req.uri().path().starts_with(queue::ASYNC_PREFIX) {
         return queue::enqueue::enqueue(&state, req, remote).await;
     }
     match router.oneshot(req.map(Body::new)).await {

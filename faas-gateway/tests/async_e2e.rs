@@ -407,7 +407,12 @@ impl Receiver {
 #[derive(Debug, Clone)]
 enum Backend {
     Embedded,
-    Nats { url: String, stream: String },
+    Nats {
+        url: String,
+        stream: String,
+    },
+    /// `--queue none`: async invocations switched off.
+    Off,
 }
 
 impl Backend {
@@ -445,12 +450,14 @@ impl Backend {
         match self {
             Self::Embedded => "embedded",
             Self::Nats { .. } => "nats",
+            Self::Off => "none",
         }
     }
 
     fn args(&self) -> Vec<String> {
         match self {
             Self::Embedded => vec!["--queue".into(), "embedded".into()],
+            Self::Off => vec!["--queue".into(), "none".into()],
             Self::Nats { url, stream } => vec![
                 "--queue".into(),
                 url.clone(),
@@ -1441,4 +1448,32 @@ async fn nats_unreachable_is_503_with_retry_after() {
     let stats = g.stats().await;
     assert!(stats["depth"].as_u64().unwrap() >= 2, "{stats}");
     backend.cleanup().await;
+}
+
+// === 9. Async switched off ===
+
+/// `--queue none`: `/async-function/*` is a plain 404 (no credentials asked, nothing stored),
+/// the admin routes say 501, and sync calls are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_none_serves_no_async_route() {
+    let h = Harness::start().await;
+    let g = h.gateway(&Backend::Off, &[]);
+    g.deploy(&["echo"]).await;
+    let anon = g.gw.without_auth();
+    let r = anon
+        .send(
+            Method::POST,
+            "/async-function/echo",
+            &[("x-callback-url", &h.receiver.url())],
+            "x",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert!(r.json()["message"].is_string(), "{}", r.text());
+    let r = g.gw.get("/system/async/stats").await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{}", r.text());
+    let r = anon.send(Method::POST, "/function/echo", &[], "sync").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(h.functions.calls_of("echo"), 1);
+    assert_eq!(h.receiver.count(), 0);
 }
