@@ -172,6 +172,11 @@ impl FunctionEntry {
     }
 }
 
+thread_local! {
+    /// Scratch space for cache keys on the request path.
+    static KEY_BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// The endpoint cache of every function called through this gateway.
 #[derive(Debug)]
 pub struct Endpoints {
@@ -204,10 +209,21 @@ impl Endpoints {
         name: &str,
         namespace: &str,
     ) -> Result<Arc<FunctionEntry>, GatewayError> {
-        let key = Self::key(name, namespace);
-        if let Some(entry) = self.entries.get(&key) {
-            return Ok(Arc::clone(entry.value()));
+        // The hit path (every call) builds its key in a reused per-thread buffer: no allocation.
+        let hit = KEY_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            buf.push_str(name);
+            buf.push('.');
+            buf.push_str(namespace);
+            self.entries
+                .get(buf.as_str())
+                .map(|entry| Arc::clone(entry.value()))
+        });
+        if let Some(entry) = hit {
+            return Ok(entry);
         }
+        let key = Self::key(name, namespace);
         let endpoints = match provider.resolve(name, namespace).await {
             Ok(endpoints) => endpoints,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput) => {

@@ -131,8 +131,7 @@ pub(crate) async fn invoke_request(
     let call_id = match req.headers().get(&X_CALL_ID) {
         Some(v) => v.clone(),
         None => {
-            let v = HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
-                .unwrap_or(HeaderValue::from_static("0"));
+            let v = new_call_id();
             req.headers_mut().insert(X_CALL_ID, v.clone());
             v
         }
@@ -154,6 +153,16 @@ pub(crate) async fn invoke_request(
     headers.insert(X_CALL_ID, call_id);
     headers.insert(X_START_TIME, start_time);
     response
+}
+
+/// A fresh version-4 UUID as a header value, from the thread-local RNG: `Uuid::new_v4` asks
+/// the kernel for entropy (a `getrandom` syscall) on every call, which the proxy's hot path
+/// should not pay; a call id needs uniqueness, not unpredictability.
+fn new_call_id() -> HeaderValue {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = id.hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
 }
 
 async fn forward(
@@ -367,6 +376,15 @@ impl http_body::Body for LeasedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_ids_are_distinct_v4_uuids() {
+        let a = new_call_id();
+        let b = new_call_id();
+        assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(a.to_str().unwrap_or("")).map(|u| u.get_version_num());
+        assert_eq!(parsed.ok(), Some(4));
+    }
 
     #[test]
     fn paths_split_into_function_and_tail() {
