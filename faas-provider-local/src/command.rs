@@ -39,9 +39,23 @@ fn field(d: &FunctionDeployment) -> &'static str {
     }
 }
 
+/// Whether `path` lies in the host's `/tmp`, which an isolated replica does not see.
+fn in_host_tmp(path: &Path) -> bool {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    path.starts_with("/tmp")
+}
+
 /// Checks that the deployment has a command whose program exists and is executable, looked up
 /// in `search_path` (the function's `PATH`). `InvalidInput` naming the field otherwise.
-pub(crate) fn check(d: &FunctionDeployment, search_path: &str) -> Result<(), Error> {
+///
+/// With `private_tmp` (isolated replicas get their own empty `/tmp`), a program or an absolute
+/// path argument under the host's `/tmp` is refused too: the function could never see it, and
+/// the deploy would otherwise be accepted and fail at every call.
+pub(crate) fn check(
+    d: &FunctionDeployment,
+    search_path: &str,
+    private_tmp: bool,
+) -> Result<(), Error> {
     let Some(command) = d.fprocess() else {
         return Err(Error::invalid(
             "envProcess",
@@ -52,11 +66,26 @@ pub(crate) fn check(d: &FunctionDeployment, search_path: &str) -> Result<(), Err
     let Some(program) = argv.first() else {
         return Err(Error::invalid(field(d), "the command is empty"));
     };
-    if resolve(program, search_path).is_none() {
+    let Some(resolved) = resolve(program, search_path) else {
         return Err(Error::invalid(
             field(d),
             format!("command {program:?} is not an executable file and is not found in PATH"),
         ));
+    };
+    if private_tmp {
+        let hidden = std::iter::once(resolved.as_path())
+            .chain(argv[1..].iter().map(Path::new).filter(|a| a.is_absolute()))
+            .find(|p| in_host_tmp(p));
+        if let Some(p) = hidden {
+            return Err(Error::invalid(
+                field(d),
+                format!(
+                    "{} is under /tmp, which the function cannot see: each replica gets a \
+                     private /tmp; put it in another directory",
+                    p.display()
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -68,20 +97,47 @@ mod tests {
     use crate::config::DEFAULT_FUNCTION_PATH;
 
     #[test]
+    fn programs_and_paths_under_tmp_are_refused_when_tmp_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        let prog = dir.path().join("fn.sh");
+        std::fs::write(&prog, "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let direct = FunctionDeployment::new("f", "i").with_env_process(prog.display().to_string());
+        let err = check(&direct, DEFAULT_FUNCTION_PATH, true).unwrap_err();
+        assert_eq!(err.field(), Some("envProcess"));
+        assert!(err.to_string().contains("private /tmp"), "{err}");
+        let arg =
+            FunctionDeployment::new("f", "i").with_env_process(format!("sh {}", prog.display()));
+        assert_eq!(
+            check(&arg, DEFAULT_FUNCTION_PATH, true)
+                .unwrap_err()
+                .field(),
+            Some("envProcess")
+        );
+        // Without a private /tmp (the fallback) the same commands are fine, and so is a
+        // command that merely mentions /tmp as a relative word.
+        check(&direct, DEFAULT_FUNCTION_PATH, false).unwrap();
+        check(&arg, DEFAULT_FUNCTION_PATH, false).unwrap();
+        let plain = FunctionDeployment::new("f", "i").with_env_process("ls tmp");
+        check(&plain, DEFAULT_FUNCTION_PATH, true).unwrap();
+    }
+
+    #[test]
     fn commands_are_split_and_looked_up() {
         assert_eq!(split("  wc  -c "), ["wc", "-c"]);
         assert!(resolve("sh", DEFAULT_FUNCTION_PATH).is_some());
         assert!(resolve("/bin/sh", "").is_some());
         assert!(resolve("no-such-program-xyz", DEFAULT_FUNCTION_PATH).is_none());
         let d = FunctionDeployment::new("f", "img").with_env_process("no-such-program-xyz -x");
-        let err = check(&d, DEFAULT_FUNCTION_PATH).unwrap_err();
+        let err = check(&d, DEFAULT_FUNCTION_PATH, true).unwrap_err();
         assert_eq!(err.field(), Some("envProcess"));
         let d = FunctionDeployment::new("f", "img").with_env("fprocess", "nope-nope");
         assert_eq!(
-            check(&d, DEFAULT_FUNCTION_PATH).unwrap_err().field(),
+            check(&d, DEFAULT_FUNCTION_PATH, true).unwrap_err().field(),
             Some("envVars.fprocess")
         );
         let d = FunctionDeployment::new("f", "img").with_env_process("cat");
-        assert!(check(&d, DEFAULT_FUNCTION_PATH).is_ok());
+        assert!(check(&d, DEFAULT_FUNCTION_PATH, true).is_ok());
     }
 }

@@ -295,7 +295,7 @@ impl LocalProvider {
             .get("PATH")
             .cloned()
             .unwrap_or_else(|| self.config.function_path.clone());
-        command::check(&spec, &path)?;
+        command::check(&spec, &path, self.isolated)?;
         watchdog_config(&spec, 8082)?;
         for (i, s) in spec.secrets.iter().enumerate() {
             if !self.secrets.exists(&spec.namespace, s) {

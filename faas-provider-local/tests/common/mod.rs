@@ -17,9 +17,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const READY: Duration = Duration::from_secs(10);
 
-/// A temp dir outside `/tmp` (functions see their own `/tmp`), under cargo's target tmp dir.
+/// Where the tests put files their functions run or read: never under `/tmp`, since an isolated
+/// replica has a private `/tmp` (and the provider refuses commands from there). Cargo's target
+/// tmp dir, unless the checkout itself lives under `/tmp`; then `/var/tmp`.
+pub fn test_root() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if !target.starts_with("/tmp") {
+        return target;
+    }
+    let root = PathBuf::from("/var/tmp/faas-provider-local-tests");
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// A fresh temp dir under [`test_root`].
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+    tempfile::tempdir_in(test_root()).unwrap()
 }
 
 pub fn config(dir: &Path) -> LocalConfig {
@@ -30,8 +43,32 @@ pub async fn provider(dir: &Path) -> LocalProvider {
     LocalProvider::new(config(dir)).await.unwrap()
 }
 
+/// The http-mode fixture program, at a path functions can see: cargo's binary, or (when the
+/// target dir is under `/tmp`) a copy under [`test_root`] named after the binary's size and
+/// mtime, put in place with an atomic rename so parallel test processes share one copy.
 pub fn fixture() -> &'static str {
-    env!("CARGO_BIN_EXE_faas-local-http-fixture")
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_faas-local-http-fixture"));
+        if !built.starts_with("/tmp") {
+            return built.display().to_string();
+        }
+        let meta = std::fs::metadata(built).unwrap();
+        let stamp = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let dir = test_root().join("bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join(format!("faas-local-http-fixture-{}-{stamp}", meta.len()));
+        if !copy.exists() {
+            let part = dir.join(format!(".fixture-{}", std::process::id()));
+            std::fs::copy(built, &part).unwrap();
+            std::fs::rename(&part, &copy).unwrap();
+        }
+        copy.display().to_string()
+    })
 }
 
 pub fn http_fn(name: &str) -> FunctionDeployment {
