@@ -50,7 +50,9 @@ impl CallbackPolicy {
     /// Checks `url` and returns it parsed, or [`QueueError::InvalidCallback`] saying why not.
     pub fn validate(&self, url: &str) -> Result<http::Uri> {
         let bad = |m: &str| QueueError::InvalidCallback(m.to_owned());
-        let uri: http::Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| bad("is not a valid http or https URL"))?;
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
             _ => return Err(bad("must be an http or https URL")),
@@ -66,6 +68,15 @@ impl CallbackPolicy {
             .to_ascii_lowercase();
         if host.is_empty() {
             return Err(bad("must name a host"));
+        }
+        // `http::Uri` accepts any digits as the port (and then reports none); a port that is
+        // not 1-65535 would be accepted here and fail at every callback attempt.
+        let text = authority.as_str();
+        let host_end = text.rfind(']').unwrap_or(0);
+        if let Some(colon) = text.rfind(':').filter(|&c| c > host_end) {
+            if !matches!(text[colon + 1..].parse::<u16>(), Ok(1..)) {
+                return Err(bad("has a port outside 1-65535"));
+            }
         }
         if self.allowed_hosts.is_empty() {
             return Ok(uri);
@@ -172,6 +183,21 @@ mod tests {
         assert!(any.validate("ftp://example.com").is_err());
         assert!(any.validate("/relative").is_err());
         assert!(any.validate("http://user:pw@example.com/").is_err());
+        // Ports at their edges.
+        assert!(any.validate("http://127.0.0.1:65535/").is_ok());
+        assert!(any.validate("http://127.0.0.1:1/").is_ok());
+        assert!(any.validate("http://[::1]:8080/").is_ok());
+        assert!(any.validate("http://[::1]/").is_ok());
+        for bad in [
+            "http://127.0.0.1:65536/",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:/",
+            "http://[::1]:70000/",
+        ] {
+            let err = any.validate(bad).unwrap_err().to_string();
+            assert!(err.contains("port"), "{bad}: {err}");
+        }
         let list = CallbackPolicy::allow_hosts(["127.0.0.1:9000", "*.example.com", "hooks.test"]);
         assert!(list.validate("http://127.0.0.1:9000/x").is_ok());
         assert!(list.validate("http://127.0.0.1:9001/x").is_err());
