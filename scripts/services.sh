@@ -51,6 +51,13 @@ start_docker() {
     docker swarm init --advertise-addr 127.0.0.1 >/dev/null || return 1
   fi
   export FAAS_TEST_DOCKER=1
+  # The engine-restart test stops and starts dockerd: only allowed for a dockerd this script
+  # started (its pid is in dockerd.pid), never for one the machine's owner runs.
+  if [ -f "$FAAS_RUN_DIR/dockerd.pid" ] && [ "$(pidof dockerd)" = "$(cat "$FAAS_RUN_DIR/dockerd.pid")" ]; then
+    export FAAS_TEST_DOCKER_RESTART=1 FAAS_RUN_DIR
+  else
+    echo "start_docker: dockerd was not started by this script; the engine-restart test will skip" >&2
+  fi
 }
 
 # NATS with JetStream on 127.0.0.1 (port $FAAS_NATS_PORT, default 4222; store in

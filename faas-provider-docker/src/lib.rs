@@ -54,8 +54,14 @@
 //! is ready when Swarm reports it running *and* a short bounded probe of `GET /_/health` on its
 //! published port answers 2xx; `availableReplicas` counts those tasks and a passed probe is
 //! trusted for [`DockerConfig::ready_ttl`]. `wait_ready` listens to the engine's container
-//! events for the service and probes in short steps (5 ms growing to 100 ms) after each event,
-//! so a fresh replica is found within milliseconds of answering, with a bounded deadline.
+//! events for the service: on a container `start` it reads the container's published port
+//! from the container and probes it at once (without waiting for the manager to record the
+//! task running, tens of milliseconds later), and otherwise lists tasks and probes in short
+//! steps (5 ms growing to 100 ms), so a fresh replica is found within milliseconds of
+//! answering, with a bounded deadline (such a replica also counts in `resolve` and
+//! `availableReplicas` while the manager still reports it starting). A scale-down is checked (for at most a second) to have
+//! marked the surplus tasks for removal, and the service is written again when Swarm lost it
+//! to a concurrent task status update.
 //!
 //! # Layout
 //!

@@ -55,6 +55,29 @@ pub(crate) fn running_tasks(tasks: &[Task]) -> Vec<RunningTask> {
     out
 }
 
+/// Tasks Swarm means to run whose state it has not yet recorded as running (assigned …
+/// starting): their containers may already answer, which `wait_ready` finds out from the
+/// engine's container events before the manager does.
+pub(crate) fn starting_task_ids(tasks: &[Task]) -> Vec<String> {
+    tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .filter(|t| {
+            matches!(
+                t.status.as_ref().and_then(|s| s.state),
+                Some(
+                    TaskState::ASSIGNED
+                        | TaskState::ACCEPTED
+                        | TaskState::PREPARING
+                        | TaskState::READY
+                        | TaskState::STARTING
+                )
+            )
+        })
+        .filter_map(|t| t.id.clone())
+        .collect()
+}
+
 /// Probes and remembers which tasks are ready.
 #[derive(Debug)]
 pub(crate) struct Readiness {
@@ -71,6 +94,15 @@ impl Readiness {
             ttl,
             passed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The port of `task_id` whose probe passed within `ttl`, if one did.
+    pub(crate) fn passed_port(&self, task_id: &str) -> Option<u16> {
+        let passed = self.passed.lock().ok()?;
+        passed
+            .iter()
+            .find(|((id, _), at)| id == task_id && at.elapsed() < self.ttl)
+            .map(|((_, port), _)| *port)
     }
 
     /// Whether the task publishing `port` answers its health check (cached for `ttl`).
@@ -204,5 +236,19 @@ mod tests {
         let r = Readiness::new(t, Duration::from_secs(60));
         assert!(r.is_ready("t1", ok).await);
         assert!(!r.is_ready("t2", bad).await);
+        assert_eq!(r.passed_port("t1"), Some(ok));
+        assert_eq!(r.passed_port("t2"), None);
+    }
+
+    #[test]
+    fn starting_tasks_are_those_meant_to_run_and_not_yet_running() {
+        let tasks = [
+            task("a", TaskState::RUNNING, TaskState::STARTING, None),
+            task("b", TaskState::RUNNING, TaskState::RUNNING, Some(32768)),
+            task("c", TaskState::SHUTDOWN, TaskState::STARTING, None),
+            task("d", TaskState::RUNNING, TaskState::FAILED, None),
+            task("e", TaskState::RUNNING, TaskState::PREPARING, None),
+        ];
+        assert_eq!(starting_task_ids(&tasks), vec!["a", "e"]);
     }
 }
