@@ -40,6 +40,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{free_port, wrk_requests};
 #[path = "common/fixed_upstream.rs"]
 mod fixed_upstream;
 use fixed_upstream::FixedUpstream;
@@ -86,14 +89,6 @@ impl Receiver {
     fn distinct(&self) -> usize {
         self.ids.lock().unwrap().len()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_accepting(port: u16, child: &mut Child) {
@@ -242,12 +237,7 @@ fn wrk_post(url: &str, callback: &str, conns: usize, secs: u64, dir: &Path) -> (
         .output()
         .expect("wrk is installed (apt-get install -y wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let total: u64 = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
+    let total = wrk_requests(&text);
     let non_2xx: u64 = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
@@ -366,9 +356,7 @@ async fn main() {
 
     println!(
         "# bench_async: {secs} s accept phase, {conns} connections, loadavg {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        bench::loadavg()
     );
     run(
         Backend::Embedded,

@@ -34,19 +34,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{cpu_us, free_port, loadavg, parse_latency, wrk_requests};
 #[path = "common/fixed_upstream.rs"]
 mod fixed_upstream;
 use fixed_upstream::FixedUpstream;
 
 const FUNCTION: &str = "echo";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_accepting(port: u16) {
     let start = Instant::now();
@@ -57,26 +52,6 @@ fn wait_accepting(port: u16) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// utime + stime of `pid`, in microseconds.
-fn cpu_us(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state(0) ppid(1) ... utime(11) stime(12)
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    ticks * 1_000_000 / USER_HZ
-}
-
-/// The unit of `/proc/<pid>/stat` times: Linux's USER_HZ, 100 on every architecture we run on.
-const USER_HZ: u64 = 100;
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,20 +181,6 @@ struct Figures {
     upstream_cpu_us: f64,
 }
 
-fn parse_latency(text: &str) -> f64 {
-    let text = text.trim();
-    let (num, mult) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1000.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1_000_000.0)
-    } else {
-        (text, 1.0)
-    };
-    num.parse::<f64>().unwrap_or(f64::NAN) * mult
-}
-
 fn spawn(args: &[String], cpu: Option<&str>) -> Child {
     let me = std::env::current_exe().unwrap();
     let mut cmd = match cpu {
@@ -263,16 +224,12 @@ fn run_wrk(
             .expect("wrk is installed (apt-get install -y wrk)");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let cpu = |pid: u32| cpu_us(pid, false).expect("/proc/<pid>/stat of a running role");
     wrk(1); // warm-up: connections, pools, caches
-    let before = (proxy.map(cpu_us), cpu_us(upstream));
+    let before = (proxy.map(cpu), cpu(upstream));
     let text = wrk(secs);
-    let after = (proxy.map(cpu_us), cpu_us(upstream));
-    let requests: f64 = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
+    let after = (proxy.map(cpu), cpu(upstream));
+    let requests = wrk_requests(&text) as f64;
     let rps: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
