@@ -57,10 +57,46 @@ pub fn client() -> ProxyClient {
 /// Splits `/function/<segment>[/<tail>]` into the function segment and the tail (which
 /// starts with `/` or is empty).
 fn split_path(path: &str) -> (&str, &str) {
-    let rest = path.strip_prefix(FUNCTION_PREFIX).unwrap_or("");
+    split_under(path, FUNCTION_PREFIX)
+}
+
+/// Splits `<prefix><segment>[/<tail>]` into the segment and the tail (`/…` or empty); the
+/// shape of both invocation routes (`/function/`, `/async-function/`).
+pub(crate) fn split_under<'a>(path: &'a str, prefix: &str) -> (&'a str, &'a str) {
+    let rest = path.strip_prefix(prefix).unwrap_or("");
     match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
+    }
+}
+
+/// The `(name, namespace)` a route's function segment names, when both are valid; `None`
+/// means "no such function" (404) on either invocation route.
+pub(crate) fn function_of<'a>(
+    segment: &'a str,
+    default_namespace: &'a str,
+) -> Option<(&'a str, &'a str)> {
+    let (name, namespace) = split_name(segment, default_namespace);
+    let valid = !name.is_empty()
+        && faas_core::validate::function_name("name", name).is_ok()
+        && faas_core::validate::namespace("namespace", namespace).is_ok();
+    valid.then_some((name, namespace))
+}
+
+/// Adds `X-Forwarded-For` (the peer's address) and `X-Forwarded-Host` (the client's Host)
+/// unless the caller sent them.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    remote: SocketAddr,
+    host: Option<HeaderValue>,
+) {
+    if !headers.contains_key(&X_FORWARDED_FOR)
+        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
+    {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    if let (false, Some(host)) = (headers.contains_key(&X_FORWARDED_HOST), host) {
+        headers.insert(X_FORWARDED_HOST, host);
     }
 }
 
@@ -173,13 +209,9 @@ async fn forward(
     entry_slot: &mut Option<Arc<FunctionEntry>>,
 ) -> Result<Response<Body>, GatewayError> {
     let (segment, tail) = split_path(req.uri().path());
-    let (name, namespace) = split_name(segment, state.default_namespace());
-    if name.is_empty()
-        || faas_core::validate::function_name("name", name).is_err()
-        || faas_core::validate::namespace("namespace", namespace).is_err()
-    {
+    let Some((name, namespace)) = function_of(segment, state.default_namespace()) else {
         return Err(GatewayError::FunctionNotFound(segment.to_owned()));
-    }
+    };
     let entry = state
         .endpoints()
         .lookup(state.provider(), state.metrics(), name, namespace)
@@ -217,14 +249,7 @@ async fn forward(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     strip_hop_by_hop(&mut parts.headers);
-    if !parts.headers.contains_key(&X_FORWARDED_FOR)
-        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
-    {
-        parts.headers.insert(X_FORWARDED_FOR, v);
-    }
-    if let (false, Some(host)) = (parts.headers.contains_key(&X_FORWARDED_HOST), client_host) {
-        parts.headers.insert(X_FORWARDED_HOST, host);
-    }
+    add_forwarded(&mut parts.headers, remote, client_host);
     parts.headers.insert(X_START_TIME, start_time.clone());
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;

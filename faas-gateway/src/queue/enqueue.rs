@@ -21,20 +21,14 @@ use hyper::body::Incoming;
 
 use super::ASYNC_PREFIX;
 use crate::error::GatewayError;
-use crate::proxy::{X_CALL_ID, X_START_TIME, split_name};
+use crate::proxy::{self, X_CALL_ID, X_START_TIME};
 use crate::state::AppState;
 
 const X_CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Splits `/async-function/<segment>[/<tail>]` into the function segment and the tail.
 fn split_path(path: &str) -> (&str, &str) {
-    let rest = path.strip_prefix(ASYNC_PREFIX).unwrap_or("");
-    match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    }
+    proxy::split_under(path, ASYNC_PREFIX)
 }
 
 /// Whether the function segment is spelled canonically: no percent-encoding, backslash,
@@ -84,13 +78,9 @@ async fn accept(
     if !canonical_segment(segment) {
         return Err(GatewayError::FunctionNotFound(segment.to_owned()));
     }
-    let (name, namespace) = split_name(segment, state.default_namespace());
-    if name.is_empty()
-        || faas_core::validate::function_name("name", name).is_err()
-        || faas_core::validate::namespace("namespace", namespace).is_err()
-    {
+    let Some((name, namespace)) = proxy::function_of(segment, state.default_namespace()) else {
         return Err(GatewayError::FunctionNotFound(segment.to_owned()));
-    }
+    };
     let (name, namespace, tail) = (name.to_owned(), namespace.to_owned(), tail.to_owned());
 
     let id = match req.headers().get(&X_CALL_ID) {
@@ -154,16 +144,8 @@ async fn accept(
     };
 
     // What the function would have seen had it been called synchronously.
-    if !parts.headers.contains_key(&X_FORWARDED_FOR)
-        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
-    {
-        parts.headers.insert(X_FORWARDED_FOR, v);
-    }
-    if !parts.headers.contains_key(&X_FORWARDED_HOST)
-        && let Some(host) = parts.headers.get(header::HOST).cloned()
-    {
-        parts.headers.insert(X_FORWARDED_HOST, host);
-    }
+    let host = parts.headers.get(header::HOST).cloned();
+    proxy::add_forwarded(&mut parts.headers, remote, host);
     parts.headers.insert(X_START_TIME, start_time.clone());
     let mut call = AsyncCall::new(name, namespace)
         .with_id(id.clone())
