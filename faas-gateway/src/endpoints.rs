@@ -16,26 +16,33 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use faas_core::{DynProvider, Endpoint, ErrorKind, ScaleRequest, scale_min};
+use http::HeaderValue;
 use http::uri::Authority;
 
 use crate::error::GatewayError;
 use crate::metrics::{FunctionMetrics, Metrics};
+use crate::upstream::{PoolSettings, UpstreamPool};
 
 /// One ready replica with its live in-flight count.
 #[derive(Debug)]
 pub struct Replica {
     endpoint: Endpoint,
     authority: Authority,
+    host_header: HeaderValue,
+    pool: UpstreamPool,
     in_flight: AtomicUsize,
     evicted: AtomicBool,
 }
 
 impl Replica {
-    fn new(endpoint: Endpoint) -> Option<Self> {
+    fn new(endpoint: Endpoint, pool: PoolSettings) -> Option<Self> {
         let authority = Authority::try_from(endpoint.authority()).ok()?;
+        let host_header = HeaderValue::from_str(authority.as_str()).ok()?;
         Some(Self {
+            pool: UpstreamPool::new(authority.as_str().to_owned(), pool),
             endpoint,
             authority,
+            host_header,
             in_flight: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
         })
@@ -44,6 +51,16 @@ impl Replica {
     /// The replica's `host:port`.
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// The replica's `host:port` as a `Host` header value.
+    pub fn host_header(&self) -> &HeaderValue {
+        &self.host_header
+    }
+
+    /// The replica's pooled connections.
+    pub fn pool(&self) -> &UpstreamPool {
+        &self.pool
     }
 
     /// The endpoint as the provider resolved it.
@@ -88,6 +105,7 @@ pub struct FunctionEntry {
     snapshot: ArcSwap<Snapshot>,
     refresh: tokio::sync::Mutex<()>,
     next: AtomicUsize,
+    pool: PoolSettings,
 }
 
 impl FunctionEntry {
@@ -153,7 +171,7 @@ impl FunctionEntry {
                 });
                 match kept {
                     Some(r) => Some(Arc::clone(r)),
-                    None => Replica::new(e).map(Arc::new),
+                    None => Replica::new(e, self.pool).map(Arc::new),
                 }
             })
             .collect();
@@ -183,6 +201,7 @@ pub struct Endpoints {
     entries: DashMap<String, Arc<FunctionEntry>>,
     ttl: Duration,
     scale_timeout: Duration,
+    pool: PoolSettings,
 }
 
 impl Endpoints {
@@ -193,6 +212,7 @@ impl Endpoints {
             entries: DashMap::new(),
             ttl,
             scale_timeout,
+            pool: PoolSettings::default(),
         }
     }
 
@@ -200,17 +220,11 @@ impl Endpoints {
         format!("{name}.{namespace}")
     }
 
-    /// The entry of an existing function, resolving it through the provider on first use.
-    /// `FunctionNotFound` when the provider does not know it.
-    pub async fn lookup(
-        &self,
-        provider: &DynProvider,
-        metrics: &Metrics,
-        name: &str,
-        namespace: &str,
-    ) -> Result<Arc<FunctionEntry>, GatewayError> {
+    /// The entry of a function already in the cache, if any: no provider call. Only names
+    /// that passed validation and that the provider resolved are ever cached.
+    pub fn cached(&self, name: &str, namespace: &str) -> Option<Arc<FunctionEntry>> {
         // The hit path (every call) builds its key in a reused per-thread buffer: no allocation.
-        let hit = KEY_BUF.with(|buf| {
+        KEY_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             buf.clear();
             buf.push_str(name);
@@ -219,8 +233,20 @@ impl Endpoints {
             self.entries
                 .get(buf.as_str())
                 .map(|entry| Arc::clone(entry.value()))
-        });
-        if let Some(entry) = hit {
+        })
+    }
+
+    /// The entry of an existing function, resolving it through the provider on first use.
+    /// `FunctionNotFound` when the provider does not know it. Callers validate `name` and
+    /// `namespace` first.
+    pub async fn lookup(
+        &self,
+        provider: &DynProvider,
+        metrics: &Metrics,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Arc<FunctionEntry>, GatewayError> {
+        if let Some(entry) = self.cached(name, namespace) {
             return Ok(entry);
         }
         let key = Self::key(name, namespace);
@@ -243,6 +269,7 @@ impl Endpoints {
                     snapshot: ArcSwap::from_pointee(Snapshot::default()),
                     refresh: tokio::sync::Mutex::new(()),
                     next: AtomicUsize::new(0),
+                    pool: self.pool,
                 };
                 entry.store(endpoints);
                 Arc::new(entry)
@@ -366,6 +393,16 @@ impl Endpoints {
     /// Forgets a function (after delete).
     pub fn remove(&self, name: &str, namespace: &str) {
         self.entries.remove(&Self::key(name, namespace));
+    }
+
+    /// Closes the pooled upstream connections that have been idle too long or that their
+    /// replica closed. Run periodically by [`crate::serve`].
+    pub fn sweep_idle_connections(&self) {
+        for entry in &self.entries {
+            for replica in &entry.snapshot.load().replicas {
+                replica.pool.sweep();
+            }
+        }
     }
 
     /// Invocations of a function counted by this gateway.

@@ -14,6 +14,7 @@
 //! - [`routes`]: the control-plane router: path check, auth, write timeout, handlers.
 //! - [`proxy`]: the `/function/*` hot path.
 //! - [`endpoints`]: endpoint cache, least-in-flight balancing, scale from zero.
+//! - [`upstream`]: pooled keep-alive connections to each replica.
 //! - [`metrics`]: metric names and the per-gateway registry.
 //! - [`provider`]: builds the configured backend.
 //! - [`queue`]: async invocations: settings, enqueue route, worker invoker, dead letters.
@@ -43,10 +44,11 @@ pub mod proxy;
 pub mod queue;
 pub mod routes;
 pub mod state;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -77,21 +79,23 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Routes one request: `/function/…` to the proxy, the rest to `router`.
-async fn dispatch(
+/// What the requests of one client connection share: one reference count per request.
+struct Connection {
     state: AppState,
     router: Router,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-) -> Response<Body> {
+    peer: proxy::Peer,
+}
+
+/// Routes one request: `/function/…` to the proxy, the rest to the router.
+async fn dispatch(conn: Arc<Connection>, req: Request<Incoming>) -> Response<Body> {
     if req.uri().path().starts_with(proxy::FUNCTION_PREFIX) {
-        return proxy::invoke(&state, req, remote).await;
+        return proxy::invoke(&conn.state, req, &conn.peer).await;
     }
     // Public like /function/ (no credentials); with `--queue none` the handler answers 404.
     if req.uri().path().starts_with(queue::ASYNC_PREFIX) {
-        return queue::enqueue::enqueue(&state, req, remote).await;
+        return queue::enqueue::enqueue(&conn.state, req, &conn.peer).await;
     }
-    match router.oneshot(req.map(Body::new)).await {
+    match conn.router.clone().oneshot(req.map(Body::new)).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
@@ -146,6 +150,7 @@ pub async fn serve(
                 tick.tick().await;
                 state.refresh_service_counts().await;
                 state.metrics().run_upkeep();
+                state.endpoints().sweep_idle_connections();
             }
         })
     };
@@ -173,10 +178,14 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (state, router) = (state.clone(), router.clone());
+                let connection = Arc::new(Connection {
+                    state: state.clone(),
+                    router: router.clone(),
+                    peer: proxy::Peer::new(remote),
+                });
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (state, router) = (state.clone(), router.clone());
-                    async move { Ok::<_, Infallible>(dispatch(state, router, req, remote).await) }
+                    let connection = Arc::clone(&connection);
+                    async move { Ok::<_, Infallible>(dispatch(connection, req).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);

@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,13 +19,11 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::endpoints::{FunctionEntry, Lease};
 use crate::error::GatewayError;
 use crate::state::AppState;
+use crate::upstream::Checkout;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -38,21 +35,6 @@ pub const X_CALL_ID: HeaderName = HeaderName::from_static("x-call-id");
 pub const X_START_TIME: HeaderName = HeaderName::from_static("x-start-time");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// The pooled keep-alive client that calls function replicas.
-pub type ProxyClient = Client<HttpConnector, LimitedBody>;
-
-/// A client with keep-alive pooling sized for many replicas.
-pub fn client() -> ProxyClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
-        .pool_max_idle_per_host(1024)
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .build(connector)
-}
 
 /// Splits `/function/<segment>[/<tail>]` into the function segment and the tail (which
 /// starts with `/` or is empty).
@@ -83,20 +65,40 @@ pub(crate) fn function_of<'a>(
     valid.then_some((name, namespace))
 }
 
+/// The calling side of a connection: its address, and that address as an `X-Forwarded-For`
+/// value, formatted once per connection rather than once per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    forwarded_for: Option<HeaderValue>,
+}
+
+impl Peer {
+    /// The peer at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        let forwarded_for = HeaderValue::from_str(&addr.ip().to_string()).ok();
+        Self {
+            addr,
+            forwarded_for,
+        }
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// Adds `X-Forwarded-For` (the peer's address) and `X-Forwarded-Host` (the client's Host)
 /// unless the caller sent them.
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    remote: SocketAddr,
-    host: Option<HeaderValue>,
-) {
-    if !headers.contains_key(&X_FORWARDED_FOR)
-        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: &Peer, host: Option<HeaderValue>) {
+    if let (header::Entry::Vacant(slot), Some(v)) =
+        (headers.entry(X_FORWARDED_FOR), peer.forwarded_for.as_ref())
     {
-        headers.insert(X_FORWARDED_FOR, v);
+        slot.insert(v.clone());
     }
-    if let (false, Some(host)) = (headers.contains_key(&X_FORWARDED_HOST), host) {
-        headers.insert(X_FORWARDED_HOST, host);
+    if let (header::Entry::Vacant(slot), Some(host)) = (headers.entry(X_FORWARDED_HOST), host) {
+        slot.insert(host);
     }
 }
 
@@ -121,8 +123,12 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-/// Drops hop-by-hop headers, including any that `Connection` names.
+/// Drops hop-by-hop headers, including any that `Connection` names. One pass over the
+/// names when there are none (the common case): no hashing, no allocation.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -144,12 +150,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Serves one `/function/…` request. Never fails: errors become responses.
-pub async fn invoke(
-    state: &AppState,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-) -> Response<Body> {
-    invoke_request(state, req.map(RequestBody::Stream), remote).await
+pub async fn invoke(state: &AppState, req: Request<Incoming>, peer: &Peer) -> Response<Body> {
+    invoke_request(state, req.map(RequestBody::Stream), peer).await
 }
 
 /// [`invoke`] for a request whose body is already in memory or streaming: the path the async
@@ -157,24 +159,19 @@ pub async fn invoke(
 pub(crate) async fn invoke_request(
     state: &AppState,
     mut req: Request<RequestBody>,
-    remote: SocketAddr,
+    peer: &Peer,
 ) -> Response<Body> {
     let started = Instant::now();
     let start_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let start_time = HeaderValue::from(start_ns as u64);
-    let call_id = match req.headers().get(&X_CALL_ID) {
-        Some(v) => v.clone(),
-        None => {
-            let v = new_call_id();
-            req.headers_mut().insert(X_CALL_ID, v.clone());
-            v
-        }
+    let call_id = match req.headers_mut().entry(X_CALL_ID) {
+        header::Entry::Occupied(sent) => sent.get().clone(),
+        header::Entry::Vacant(slot) => slot.insert(new_call_id()).clone(),
     };
     let mut entry_for_metrics: Option<Arc<FunctionEntry>> = None;
-    let mut response = match forward(state, req, remote, &start_time, &mut entry_for_metrics).await
-    {
+    let mut response = match forward(state, req, peer, &start_time, &mut entry_for_metrics).await {
         Ok(response) => response,
         Err(e) => e.into_http(),
     };
@@ -191,11 +188,20 @@ pub(crate) async fn invoke_request(
     response
 }
 
-/// A fresh version-4 UUID as a header value, from the thread-local RNG: `Uuid::new_v4` asks
-/// the kernel for entropy (a `getrandom` syscall) on every call, which the proxy's hot path
-/// should not pay; a call id needs uniqueness, not unpredictability.
+thread_local! {
+    /// The generator of call ids: a fast non-cryptographic RNG per thread, seeded from the
+    /// thread RNG (OS entropy) once.
+    static CALL_ID_RNG: std::cell::RefCell<rand::rngs::SmallRng> =
+        std::cell::RefCell::new(rand::SeedableRng::from_rng(&mut rand::rng()));
+}
+
+/// A fresh version-4 UUID as a header value. `Uuid::new_v4` asks the kernel for entropy (a
+/// `getrandom` syscall) on every call, which the proxy's hot path should not pay; a call id
+/// needs uniqueness (122 random bits from a per-thread generator seeded by the OS), not
+/// unpredictability.
 fn new_call_id() -> HeaderValue {
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let bytes: [u8; 16] = CALL_ID_RNG.with(|rng| rand::Rng::random(&mut *rng.borrow_mut()));
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let text = id.hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
@@ -204,18 +210,26 @@ fn new_call_id() -> HeaderValue {
 async fn forward(
     state: &AppState,
     req: Request<RequestBody>,
-    remote: SocketAddr,
+    peer: &Peer,
     start_time: &HeaderValue,
     entry_slot: &mut Option<Arc<FunctionEntry>>,
 ) -> Result<Response<Body>, GatewayError> {
     let (segment, tail) = split_path(req.uri().path());
-    let Some((name, namespace)) = function_of(segment, state.default_namespace()) else {
-        return Err(GatewayError::FunctionNotFound(segment.to_owned()));
+    // The cache holds only functions whose names passed validation and that the provider
+    // resolved, so a hit needs no validation; a miss validates before asking the provider.
+    let (name, namespace) = split_name(segment, state.default_namespace());
+    let entry = match state.endpoints().cached(name, namespace) {
+        Some(entry) => entry,
+        None => {
+            let Some((name, namespace)) = function_of(segment, state.default_namespace()) else {
+                return Err(GatewayError::FunctionNotFound(segment.to_owned()));
+            };
+            state
+                .endpoints()
+                .lookup(state.provider(), state.metrics(), name, namespace)
+                .await?
+        }
     };
-    let entry = state
-        .endpoints()
-        .lookup(state.provider(), state.metrics(), name, namespace)
-        .await?;
     entry.metrics().started();
     *entry_slot = Some(Arc::clone(&entry));
 
@@ -234,44 +248,41 @@ async fn forward(
         Some(q) => format!("{}?{q}", if tail.is_empty() { "/" } else { tail }),
         None => if tail.is_empty() { "/" } else { tail }.to_owned(),
     };
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(lease.replica().authority().clone())
-        .path_and_query(path_and_query)
-        .build()
+    // Origin form: the connection is the replica's own.
+    let uri = Uri::try_from(path_and_query)
         .map_err(|e| GatewayError::bad_request("path", e.to_string()))?;
 
     let (mut parts, body) = req.into_parts();
-    let client_host = parts.headers.remove(header::HOST).or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // The replica's own authority goes upstream as Host, pre-formatted in the cache (the
+    // client would otherwise format `host:port` for every call); the caller's Host becomes
+    // X-Forwarded-Host.
+    let client_host = parts
+        .headers
+        .insert(header::HOST, lease.replica().host_header().clone())
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
     strip_hop_by_hop(&mut parts.headers);
-    add_forwarded(&mut parts.headers, remote, client_host);
+    add_forwarded(&mut parts.headers, peer, client_host);
     parts.headers.insert(X_START_TIME, start_time.clone());
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
-    let exceeded = Arc::new(AtomicBool::new(false));
-    let body = LimitedBody {
-        inner: body,
-        remaining: limit,
-        limit,
-        exceeded: Arc::clone(&exceeded),
-    };
+    let body = LimitedBody::new(body, limit);
     let upstream = Request::from_parts(parts, body);
 
     let timeout = state.config().upstream_timeout;
-    let result = tokio::time::timeout(timeout, state.client().request(upstream)).await;
-    let response = match result {
+    let result = tokio::time::timeout(timeout, lease.replica().pool().send(upstream)).await;
+    let (response, checkout) = match result {
         Err(_) => {
             return Err(GatewayError::UpstreamTimeout {
                 function: entry.label().to_owned(),
                 timeout,
             });
         }
-        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => {
+        Ok(Err(e)) if is_too_large(&e) => {
             return Err(GatewayError::BodyTooLarge { limit });
         }
         Ok(Err(e)) => {
@@ -281,7 +292,7 @@ async fn forward(
                 source: Box::new(e),
             });
         }
-        Ok(Ok(response)) => response,
+        Ok(Ok(answer)) => answer,
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -289,7 +300,9 @@ async fn forward(
         parts,
         Body::new(LeasedBody {
             inner: body,
-            _lease: lease,
+            checkout: Some(checkout),
+            finished: false,
+            lease,
         }),
     ))
 }
@@ -303,19 +316,42 @@ pub enum RequestBody {
     Full(Option<Bytes>),
 }
 
-/// A request body that fails once more than `limit` bytes have passed, flagging `exceeded`.
+/// A request body that fails with [`TooLarge`] once more than `limit` bytes have passed.
 #[derive(Debug)]
 pub struct LimitedBody {
     inner: RequestBody,
     remaining: u64,
     limit: u64,
-    exceeded: Arc<AtomicBool>,
+}
+
+impl LimitedBody {
+    /// `inner`, failing once more than `limit` bytes have passed.
+    pub(crate) fn new(inner: RequestBody, limit: u64) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+            limit,
+        }
+    }
 }
 
 /// The error of a [`LimitedBody`] over its limit.
 #[derive(Debug, thiserror::Error)]
 #[error("request body larger than {0} bytes")]
 struct TooLarge(u64);
+
+/// Whether a failed upstream call failed because its request body went over the limit: the
+/// client reports the body's own error as the source of its error, so the chain says.
+fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<TooLarge>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
 
 impl http_body::Body for LimitedBody {
     type Data = Bytes;
@@ -342,7 +378,6 @@ impl http_body::Body for LimitedBody {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
                     if n > this.remaining {
-                        this.exceeded.store(true, Ordering::Relaxed);
                         return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
                     }
                     this.remaining -= n;
@@ -372,10 +407,24 @@ impl http_body::Body for LimitedBody {
     }
 }
 
-/// A response body that keeps its replica counted as in flight until it is fully sent.
+/// A response body that keeps its replica counted as in flight until it is fully sent, and
+/// hands the upstream connection back to the replica's pool once the body has been read to
+/// its end (a body dropped before that closes the connection: it cannot be reused).
 struct LeasedBody {
     inner: Incoming,
-    _lease: Lease,
+    checkout: Option<Checkout>,
+    finished: bool,
+    lease: Lease,
+}
+
+impl Drop for LeasedBody {
+    fn drop(&mut self) {
+        if let Some(checkout) = self.checkout.take()
+            && (self.finished || http_body::Body::is_end_stream(&self.inner))
+        {
+            self.lease.replica().pool().release(checkout);
+        }
+    }
 }
 
 impl http_body::Body for LeasedBody {
@@ -386,7 +435,11 @@ impl http_body::Body for LeasedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.finished = true;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -9,7 +9,6 @@ use crate::auth::Credentials;
 use crate::config::GatewayConfig;
 use crate::endpoints::Endpoints;
 use crate::metrics::Metrics;
-use crate::proxy::{self, ProxyClient};
 use crate::queue::AsyncQueue;
 
 /// The shared state of a gateway: cheap to clone (one `Arc`).
@@ -25,7 +24,6 @@ struct Inner {
     credentials: Option<Credentials>,
     metrics: Metrics,
     endpoints: Endpoints,
-    client: ProxyClient,
     default_namespace: String,
     info: ProviderInfo,
     counted: std::sync::Mutex<HashSet<String>>,
@@ -58,7 +56,6 @@ impl AppState {
                 config,
                 metrics: Metrics::new(),
                 endpoints,
-                client: proxy::client(),
                 default_namespace,
                 info,
                 counted: std::sync::Mutex::new(HashSet::new()),
@@ -90,11 +87,6 @@ impl AppState {
     /// The endpoint cache.
     pub fn endpoints(&self) -> &Endpoints {
         &self.inner.endpoints
-    }
-
-    /// The pooled upstream client.
-    pub(crate) fn client(&self) -> &ProxyClient {
-        &self.inner.client
     }
 
     /// The async queue, when one is attached ([`crate::queue::enable`]).

@@ -1842,3 +1842,76 @@ async fn serve_refuses_a_header_limit_hyper_cannot_apply() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("8192"), "{err}");
 }
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_across_calls_of_every_shape() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let server = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let path = req.uri().path().to_owned();
+                        // Read to the end: a server that answers without reading closes.
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                        let response = match path.as_str() {
+                            "/empty" => http::Response::builder()
+                                .status(StatusCode::NO_CONTENT)
+                                .body(full(Bytes::new())),
+                            "/chunked" => {
+                                let chunks = futures::stream::iter(["a", "b", "c"].map(|c| {
+                                    Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(
+                                        Bytes::from(c),
+                                    ))
+                                }));
+                                http::Response::builder().body(http_body_util::BodyExt::boxed(
+                                    http_body_util::StreamBody::new(chunks),
+                                ))
+                            }
+                            _ => http::Response::builder().body(full("ok")),
+                        };
+                        Ok::<_, std::convert::Infallible>(response.expect("response"))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    let run = start_redirected(
+        vec![("kept", vec![Endpoint::new("127.0.0.1", port, "kept")])],
+        |_| {},
+    )
+    .await;
+    deploy(&run.gw, "kept", "cat").await;
+    let gw = run.gw.without_auth();
+    for _ in 0..5 {
+        let r = gw.get("/function/kept").await;
+        assert_eq!((r.status, r.text()), (StatusCode::OK, "ok".to_owned()));
+        let r = gw.send(Method::HEAD, "/function/kept", &[], "").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = gw.get("/function/kept/empty").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = gw.get("/function/kept/chunked").await;
+        assert_eq!((r.status, r.text()), (StatusCode::OK, "abc".to_owned()));
+        let r = gw
+            .send(Method::POST, "/function/kept", &[], vec![7u8; 100_000])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "25 sequential calls (GET, HEAD, 204, chunked, a 100 kB upload) share one connection"
+    );
+    run.stop().await;
+    server.abort();
+}

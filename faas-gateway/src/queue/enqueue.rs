@@ -9,7 +9,6 @@
 //! (else 413). A full or unreachable queue answers 503 with `Retry-After`. On JetStream the call
 //! goes to the function's named queue (annotation `com.openfaas.queue`, see [`super::routes`]).
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -21,7 +20,7 @@ use hyper::body::Incoming;
 
 use super::ASYNC_PREFIX;
 use crate::error::GatewayError;
-use crate::proxy::{self, X_CALL_ID, X_START_TIME};
+use crate::proxy::{self, Peer, X_CALL_ID, X_START_TIME};
 use crate::state::AppState;
 
 const X_CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
@@ -41,16 +40,12 @@ fn canonical_segment(segment: &str) -> bool {
 }
 
 /// Serves one `/async-function/…` request. Never fails: errors become responses.
-pub async fn enqueue(
-    state: &AppState,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-) -> Response<Body> {
+pub async fn enqueue(state: &AppState, req: Request<Incoming>, peer: &Peer) -> Response<Body> {
     let start_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let start_time = HeaderValue::from(start_ns as u64);
-    match accept(state, req, remote, &start_time).await {
+    match accept(state, req, peer, &start_time).await {
         Ok(id) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::ACCEPTED;
@@ -68,7 +63,7 @@ pub async fn enqueue(
 async fn accept(
     state: &AppState,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    peer: &Peer,
     start_time: &HeaderValue,
 ) -> Result<CallId, GatewayError> {
     let Some(aq) = state.async_queue() else {
@@ -145,7 +140,7 @@ async fn accept(
 
     // What the function would have seen had it been called synchronously.
     let host = parts.headers.get(header::HOST).cloned();
-    proxy::add_forwarded(&mut parts.headers, remote, host);
+    proxy::add_forwarded(&mut parts.headers, peer, host);
     parts.headers.insert(X_START_TIME, start_time.clone());
     let mut call = AsyncCall::new(name, namespace)
         .with_id(id.clone())

@@ -10,7 +10,7 @@ use http::header::HeaderName;
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::proxy::{self, FUNCTION_PREFIX, RequestBody, X_CALL_ID};
+use crate::proxy::{self, FUNCTION_PREFIX, Peer, RequestBody, X_CALL_ID};
 use crate::state::AppState;
 
 const X_CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
@@ -21,12 +21,17 @@ const X_CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
 #[derive(Debug, Clone)]
 pub struct GatewayInvoker {
     state: AppState,
+    /// The worker itself, as the calling side of its calls.
+    peer: Peer,
 }
 
 impl GatewayInvoker {
     /// An invoker over `state`'s provider, cache and client.
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            peer: Peer::new(SocketAddr::from(([127, 0, 0, 1], 0))),
+        }
     }
 
     fn request(call: &AsyncCall) -> Result<Request<RequestBody>, InvokeError> {
@@ -58,8 +63,7 @@ impl Invoker for GatewayInvoker {
     async fn invoke(&self, call: &AsyncCall) -> Result<InvokeResponse, InvokeError> {
         let req = Self::request(call)?;
         // The caller's address travels in X-Forwarded-For (set at enqueue time).
-        let remote = SocketAddr::from(([127, 0, 0, 1], 0));
-        let response = proxy::invoke_request(&self.state, req, remote).await;
+        let response = proxy::invoke_request(&self.state, req, &self.peer).await;
         let (parts, body) = response.into_parts();
         let config = self.state.config();
         let limit = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);

@@ -1,0 +1,391 @@
+//! Pooled keep-alive HTTP/1.1 connections to one function replica.
+//!
+//! Each [`crate::endpoints::Replica`] owns an [`UpstreamPool`]: a lock-free queue of idle
+//! hyper connections (`hyper::client::conn::http1`, at most [`PoolSettings::max_idle`]), so
+//! the request path takes no lock and hashes no pool key. A call pops an idle connection (or opens one), sends its request,
+//! and hands the connection back when the response body has been read to its end
+//! ([`Checkout`], held by the response body). A connection that the replica closed while
+//! idle is skipped, and a request it refused before sending anything is sent again on
+//! another connection, as hyper-util's pooled client does. Idle connections older than the
+//! idle timeout are closed on their next use or by [`UpstreamPool::sweep`]; a replica that
+//! leaves the cache takes its connections with it.
+//!
+//! hyper-util's pooled client costs a mutex-guarded `HashMap` lookup on each checkout and
+//! check-in and one spawned task per call (to return the connection once it is idle again);
+//! here the connection goes back from the response body itself.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::SegQueue;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::proxy::LimitedBody;
+
+/// How the gateway connects to replicas.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Time allowed to open a TCP connection.
+    pub connect_timeout: Duration,
+    /// An idle connection older than this is closed instead of reused.
+    pub idle_timeout: Duration,
+    /// Idle connections kept per replica; more are closed when handed back.
+    pub max_idle: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_idle: 1024,
+        }
+    }
+}
+
+/// Why a call could not be sent or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The TCP connection could not be opened.
+    #[error("connecting to {authority} failed: {source}")]
+    Connect {
+        /// The replica's `host:port`.
+        authority: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TCP connection was not open within the connect timeout.
+    #[error("connecting to {authority} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The replica's `host:port`.
+        authority: String,
+        /// The connect timeout.
+        timeout: Duration,
+    },
+    /// The HTTP exchange failed (refused, reset, malformed, or the request body failed).
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+struct Idle {
+    sender: SendRequest<LimitedBody>,
+    since: Instant,
+}
+
+/// The idle connections of one replica.
+pub struct UpstreamPool {
+    authority: String,
+    settings: PoolSettings,
+    idle: SegQueue<Idle>,
+}
+
+impl std::fmt::Debug for UpstreamPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPool")
+            .field("authority", &self.authority)
+            .field("idle", &self.idle.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection lent to one call: handed back by [`UpstreamPool::release`] once the
+/// response has been read to its end, closed when dropped instead.
+#[derive(Debug)]
+pub struct Checkout {
+    sender: SendRequest<LimitedBody>,
+}
+
+impl UpstreamPool {
+    /// An empty pool for the replica at `authority` (`host:port`).
+    pub fn new(authority: String, settings: PoolSettings) -> Self {
+        Self {
+            idle: SegQueue::new(),
+            authority,
+            settings,
+        }
+    }
+
+    /// Idle connections right now.
+    pub fn idle(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) on an idle connection, or a new one, and
+    /// returns the response head with the connection to hand back.
+    pub async fn send(
+        &self,
+        mut req: Request<LimitedBody>,
+    ) -> Result<(Response<Incoming>, Checkout), UpstreamError> {
+        loop {
+            let (mut sender, reused) = match self.pop() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            // A reused connection may still be finishing the previous response.
+            if let Err(e) = sender.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            match sender.try_send_request(req).await {
+                Ok(response) => return Ok((response, Checkout { sender })),
+                Err(mut e) => match e.take_message() {
+                    // Nothing was written: a kept-alive connection the replica had closed.
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(e.into_error().into()),
+                },
+            }
+        }
+    }
+
+    /// An idle connection that is still open and not too old.
+    fn pop(&self) -> Option<SendRequest<LimitedBody>> {
+        while let Some(idle) = self.idle.pop() {
+            if !idle.sender.is_closed() && idle.since.elapsed() < self.settings.idle_timeout {
+                return Some(idle.sender);
+            }
+        }
+        None
+    }
+
+    async fn connect(&self) -> Result<SendRequest<LimitedBody>, UpstreamError> {
+        let timeout = self.settings.connect_timeout;
+        let stream = match tokio::time::timeout(
+            timeout,
+            TcpStream::connect(self.authority.as_str()),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(UpstreamError::ConnectTimeout {
+                    authority: self.authority.clone(),
+                    timeout,
+                });
+            }
+            Ok(Err(source)) => {
+                return Err(UpstreamError::Connect {
+                    authority: self.authority.clone(),
+                    source,
+                });
+            }
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await?;
+        let authority = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %authority, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Hands a connection back after its response was read to the end.
+    pub fn release(&self, checkout: Checkout) {
+        if checkout.sender.is_closed() {
+            return;
+        }
+        // Beyond `max_idle` (checked loosely: concurrent hand-backs may pass it by a few) the
+        // connection is dropped, which closes it.
+        if self.idle.len() < self.settings.max_idle {
+            self.idle.push(Idle {
+                sender: checkout.sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Closes the idle connections older than the idle timeout or already closed by the
+    /// replica. Run periodically; the rest stay pooled.
+    pub fn sweep(&self) {
+        for _ in 0..self.idle.len() {
+            let Some(idle) = self.idle.pop() else { break };
+            if !idle.sender.is_closed() && idle.since.elapsed() < self.settings.idle_timeout {
+                self.idle.push(idle);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+    use crate::proxy::RequestBody;
+
+    /// A replica answering `body_len` bytes of `x` to every request, counting the TCP
+    /// connections it accepted; with `close`, it closes each connection after one answer.
+    async fn replica(body_len: usize, close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| async move {
+                        let mut response =
+                            Response::new(Full::new(Bytes::from(vec![b'x'; body_len])));
+                        if close {
+                            response.headers_mut().insert(
+                                http::header::CONNECTION,
+                                http::HeaderValue::from_static("close"),
+                            );
+                        }
+                        Ok::<_, Infallible>(response)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn request(addr: SocketAddr) -> Request<LimitedBody> {
+        Request::builder()
+            .uri("/")
+            .header(http::header::HOST, addr.to_string())
+            .body(LimitedBody::new(
+                RequestBody::Full(Some(Bytes::new())),
+                1024,
+            ))
+            .unwrap()
+    }
+
+    fn pool(addr: SocketAddr, settings: PoolSettings) -> UpstreamPool {
+        UpstreamPool::new(addr.to_string(), settings)
+    }
+
+    /// One call read to its end and handed back; returns the body length.
+    async fn call(pool: &UpstreamPool, addr: SocketAddr) -> usize {
+        let (response, checkout) = pool.send(request(addr)).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        pool.release(checkout);
+        body.len()
+    }
+
+    #[tokio::test]
+    async fn sequential_calls_share_one_kept_alive_connection() {
+        let (addr, accepted) = replica(2, false).await;
+        let pool = pool(addr, PoolSettings::default());
+        for _ in 0..20 {
+            assert_eq!(call(&pool, addr).await, 2);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_open_connections_and_keep_at_most_max_idle() {
+        let (addr, accepted) = replica(2, false).await;
+        let pool = Arc::new(pool(
+            addr,
+            PoolSettings {
+                max_idle: 3,
+                ..PoolSettings::default()
+            },
+        ));
+        // Eight calls in flight at once, each holding its connection until all have one.
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let mut calls = Vec::new();
+        for _ in 0..8 {
+            let (pool, barrier) = (Arc::clone(&pool), Arc::clone(&barrier));
+            calls.push(tokio::spawn(async move {
+                let (response, checkout) = pool.send(request(addr)).await.unwrap();
+                barrier.wait().await;
+                response.into_body().collect().await.unwrap();
+                pool.release(checkout);
+            }));
+        }
+        for c in calls {
+            c.await.unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 8);
+        assert_eq!(pool.idle(), 3, "hand-backs beyond max_idle are closed");
+        // The kept ones serve the next calls without new connections.
+        for _ in 0..3 {
+            call(&pool, addr).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_replica_closes_is_not_reused() {
+        let (addr, accepted) = replica(2, true).await;
+        let pool = pool(addr, PoolSettings::default());
+        for _ in 0..5 {
+            assert_eq!(call(&pool, addr).await, 2);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_before_its_end_is_not_handed_back() {
+        let (addr, accepted) = replica(4 * 1024 * 1024, false).await;
+        let pool = pool(addr, PoolSettings::default());
+        let (response, checkout) = pool.send(request(addr)).await.unwrap();
+        let mut body = response.into_body();
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        drop(checkout);
+        assert_eq!(pool.idle(), 0);
+        assert_eq!(call(&pool, addr).await, 4 * 1024 * 1024);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_past_the_idle_timeout_are_closed() {
+        let (addr, accepted) = replica(2, false).await;
+        let pool = pool(
+            addr,
+            PoolSettings {
+                idle_timeout: Duration::from_millis(50),
+                ..PoolSettings::default()
+            },
+        );
+        call(&pool, addr).await;
+        assert_eq!(pool.idle(), 1);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        pool.sweep();
+        assert_eq!(pool.idle(), 0, "swept");
+        call(&pool, addr).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        call(&pool, addr).await;
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            3,
+            "a too-old idle one is never reused"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let pool = pool(addr, PoolSettings::default());
+        let err = pool.send(request(addr)).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+}
