@@ -177,6 +177,9 @@ pub struct GatewayConfig {
     pub scale_from_zero_timeout: Duration,
     /// How long resolved endpoints stay cached.
     pub endpoint_cache_ttl: Duration,
+    /// Connections to function replicas: connect timeout, idle timeout, idle kept per
+    /// replica.
+    pub upstream_pool: crate::upstream::PoolSettings,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     /// Log as JSON lines instead of text.
@@ -207,6 +210,7 @@ impl Default for GatewayConfig {
             max_header_bytes: 64 * 1024,
             scale_from_zero_timeout: Duration::from_secs(30),
             endpoint_cache_ttl: Duration::from_millis(1000),
+            upstream_pool: crate::upstream::PoolSettings::default(),
             shutdown_timeout: Duration::from_secs(10),
             log_json: false,
             queue: crate::queue::AsyncSettings::default(),
@@ -288,6 +292,18 @@ struct Cli {
     /// How long resolved function endpoints are cached [env: FAAS_ENDPOINT_CACHE_TTL] [default: 1s]
     #[arg(long)]
     endpoint_cache_ttl: Option<String>,
+    /// Time allowed to open a connection to a function replica (then 502)
+    /// [env: FAAS_UPSTREAM_CONNECT_TIMEOUT] [default: 5s]
+    #[arg(long)]
+    upstream_connect_timeout: Option<String>,
+    /// Idle kept-alive connections to a replica older than this are closed
+    /// [env: FAAS_UPSTREAM_IDLE_TIMEOUT] [default: 30s]
+    #[arg(long)]
+    upstream_idle_timeout: Option<String>,
+    /// Idle kept-alive connections kept per replica; 0 keeps none
+    /// [env: max_idle_conns_per_host] [default: 1024]
+    #[arg(long)]
+    max_idle_conns_per_host: Option<usize>,
     /// Time in-flight requests get to finish on SIGTERM/SIGINT [env: FAAS_SHUTDOWN_TIMEOUT]
     /// [default: 10s]
     #[arg(long)]
@@ -380,6 +396,39 @@ impl GatewayConfig {
             "FAAS_SHUTDOWN_TIMEOUT",
             &mut c.shutdown_timeout,
         )?;
+        dur(
+            cli.upstream_connect_timeout,
+            "FAAS_UPSTREAM_CONNECT_TIMEOUT",
+            &mut c.upstream_pool.connect_timeout,
+        )?;
+        dur(
+            cli.upstream_idle_timeout,
+            "FAAS_UPSTREAM_IDLE_TIMEOUT",
+            &mut c.upstream_pool.idle_timeout,
+        )?;
+        for (name, value) in [
+            (
+                "FAAS_UPSTREAM_CONNECT_TIMEOUT",
+                c.upstream_pool.connect_timeout,
+            ),
+            ("FAAS_UPSTREAM_IDLE_TIMEOUT", c.upstream_pool.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(name, "must be more than 0"));
+            }
+        }
+        if let Some(v) = cli
+            .max_idle_conns_per_host
+            .map(|n| n.to_string())
+            .or_else(|| env.get("max_idle_conns_per_host"))
+        {
+            c.upstream_pool.max_idle = v.trim().parse().map_err(|_| {
+                invalid(
+                    "max_idle_conns_per_host",
+                    format!("{v:?} is not a connection count"),
+                )
+            })?;
+        }
         if let Some(v) = cli
             .function_namespace
             .or_else(|| env.get("function_namespace"))
@@ -632,6 +681,34 @@ mod tests {
         let err = GatewayConfig::load(["gw", "--docker-resolve", "mesh"], &env(&[]))
             .expect_err("must fail");
         assert!(err.to_string().starts_with("FAAS_DOCKER_RESOLVE:"), "{err}");
+    }
+
+    #[test]
+    fn upstream_pool_settings_come_from_flags_then_environment() {
+        let c = GatewayConfig::load(["gw"], &env(&[])).expect("config parses");
+        assert_eq!(c.upstream_pool.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.upstream_pool.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.upstream_pool.max_idle, 1024);
+        let e = env(&[
+            ("FAAS_UPSTREAM_CONNECT_TIMEOUT", "2"),
+            ("FAAS_UPSTREAM_IDLE_TIMEOUT", "1m"),
+            ("max_idle_conns_per_host", "0"),
+        ]);
+        let c = GatewayConfig::load(["gw", "--upstream-idle-timeout", "90s"], &e)
+            .expect("config parses");
+        assert_eq!(c.upstream_pool.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.upstream_pool.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.upstream_pool.max_idle, 0, "0 keeps no idle connection");
+        for (name, bad) in [
+            ("FAAS_UPSTREAM_CONNECT_TIMEOUT", "0"),
+            ("FAAS_UPSTREAM_IDLE_TIMEOUT", "0s"),
+            ("FAAS_UPSTREAM_IDLE_TIMEOUT", "later"),
+            ("max_idle_conns_per_host", "-1"),
+            ("max_idle_conns_per_host", "many"),
+        ] {
+            let err = GatewayConfig::load(["gw"], &env(&[(name, bad)])).expect_err(bad);
+            assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
+        }
     }
 
     #[test]

@@ -216,6 +216,12 @@ impl Endpoints {
         }
     }
 
+    /// Connects to replicas with `pool` (default: [`PoolSettings::default`]).
+    pub fn with_pool_settings(mut self, pool: PoolSettings) -> Self {
+        self.pool = pool;
+        self
+    }
+
     fn key(name: &str, namespace: &str) -> String {
         format!("{name}.{namespace}")
     }

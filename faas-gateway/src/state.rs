@@ -48,7 +48,8 @@ impl AppState {
         } else {
             config.function_namespace.clone()
         };
-        let endpoints = Endpoints::new(config.endpoint_cache_ttl, config.scale_from_zero_timeout);
+        let endpoints = Endpoints::new(config.endpoint_cache_ttl, config.scale_from_zero_timeout)
+            .with_pool_settings(config.upstream_pool);
         Ok(Self {
             inner: Arc::new(Inner {
                 provider,

@@ -25,14 +25,16 @@ use tokio::net::TcpStream;
 
 use crate::proxy::LimitedBody;
 
-/// How the gateway connects to replicas.
-#[derive(Debug, Clone, Copy)]
+/// How the gateway connects to replicas (`--upstream-connect-timeout`,
+/// `--upstream-idle-timeout`, `--max-idle-conns-per-host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Time allowed to open a TCP connection.
     pub connect_timeout: Duration,
     /// An idle connection older than this is closed instead of reused.
     pub idle_timeout: Duration,
-    /// Idle connections kept per replica; more are closed when handed back.
+    /// Idle connections kept per replica (OpenFaaS's `max_idle_conns_per_host`); more are
+    /// closed when handed back, and 0 keeps none.
     pub max_idle: usize,
 }
 
@@ -330,6 +332,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn max_idle_zero_keeps_no_connection() {
+        let (addr, accepted) = replica(2, false).await;
+        let pool = pool(
+            addr,
+            PoolSettings {
+                max_idle: 0,
+                ..PoolSettings::default()
+            },
+        );
+        for _ in 0..3 {
+            call(&pool, addr).await;
+            assert_eq!(pool.idle(), 0);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn a_connection_the_replica_closes_is_not_reused() {
         let (addr, accepted) = replica(2, true).await;
         let pool = pool(addr, PoolSettings::default());
@@ -376,6 +395,39 @@ mod tests {
             3,
             "a too-old idle one is never reused"
         );
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_accept_is_a_connect_timeout() {
+        // A listener that never accepts, its accept queue (backlog 0: one slot) filled first:
+        // the kernel drops further SYNs, so a connect hangs.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let _listener = socket.listen(0).unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..2 {
+            fillers.push(tokio::spawn(TcpStream::connect(addr)));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let timeout = Duration::from_millis(200);
+        let pool = pool(
+            addr,
+            PoolSettings {
+                connect_timeout: timeout,
+                ..PoolSettings::default()
+            },
+        );
+        let started = Instant::now();
+        let err = pool.send(request(addr)).await.unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::ConnectTimeout { timeout: t, .. } if t == timeout),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        for f in fillers {
+            f.abort();
+        }
     }
 
     #[tokio::test]
