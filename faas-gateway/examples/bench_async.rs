@@ -18,8 +18,9 @@
 //!    and its result POSTed to a callback receiver in this process, then acknowledged. The rate
 //!    is distinct call ids called back divided by the time from the gateway's start to the last.
 //!
-//! The provider (the reference provider with every function resolved to the upstream) is served
-//! to the gateway over gRPC from this process, as an out-of-process provider would be.
+//! The provider (the reference provider with `echo` resolved to the upstream by
+//! `MemoryProvider::set_endpoints`) is served to the gateway over gRPC from this process, as an
+//! out-of-process provider would be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
@@ -32,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use faas_core::{FunctionDeployment, Provider};
+use faas_core::memory::MemoryProvider;
+use faas_core::{Endpoint, FunctionDeployment, Provider};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -43,9 +45,6 @@ use tokio::net::TcpListener;
 #[path = "common/bench.rs"]
 mod bench;
 use bench::{free_port, wrk_requests};
-#[path = "common/fixed_upstream.rs"]
-mod fixed_upstream;
-use fixed_upstream::FixedUpstream;
 
 const FUNCTION: &str = "echo";
 
@@ -341,7 +340,9 @@ async fn main() {
     .await;
     let callback = format!("http://{cb}/callback");
 
-    let provider = FixedUpstream::new(upstream.port());
+    let provider = MemoryProvider::new();
+    let fixed = Endpoint::new("127.0.0.1", upstream.port(), "bench-0");
+    provider.set_endpoints(FUNCTION, "", vec![fixed]).unwrap();
     provider
         .deploy(FunctionDeployment::new(FUNCTION, "bench/echo:latest"))
         .await

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use faas_core::{DynProvider, FunctionDeployment, Provider};
+use faas_core::memory::MemoryProvider;
+use faas_core::{DynProvider, Endpoint, FunctionDeployment, Provider};
 use faas_gateway::auth::Credentials;
 use faas_gateway::{AppState, GatewayConfig};
 use http::{Request, Response, Uri};
@@ -37,9 +38,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 #[path = "common/bench.rs"]
 mod bench;
 use bench::{cpu_us, free_port, loadavg, parse_latency, wrk_requests};
-#[path = "common/fixed_upstream.rs"]
-mod fixed_upstream;
-use fixed_upstream::FixedUpstream;
 
 const FUNCTION: &str = "echo";
 
@@ -142,7 +140,9 @@ fn bare(port: u16, upstream: u16) {
 /// `echo` deployed on the reference provider and resolved to the trivial upstream.
 fn gateway(port: u16, upstream: u16) {
     runtime(true).block_on(async move {
-        let provider = FixedUpstream::new(upstream);
+        let provider = MemoryProvider::new();
+        let fixed = Endpoint::new("127.0.0.1", upstream, "bench-0");
+        provider.set_endpoints(FUNCTION, "", vec![fixed]).unwrap();
         provider
             .deploy(FunctionDeployment::new(FUNCTION, "bench/echo:latest"))
             .await

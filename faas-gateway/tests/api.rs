@@ -5,19 +5,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use common::{Gw, basic, eventually};
 use faas_core::memory::{MemoryConfig, MemoryProvider};
-use faas_core::{
-    DynProvider, Endpoint, FunctionDeployment, FunctionNamespace, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, ScaleRequest, Secret, SecretInfo,
-};
+use faas_core::{DynProvider, Endpoint, Provider};
 use faas_gateway::auth::Credentials;
 use faas_gateway::{AppState, GatewayConfig, serve};
 use http::{Method, StatusCode};
@@ -742,80 +737,6 @@ async fn secrets_namespaces_info_and_health() {
     run.stop().await;
 }
 
-/// A backend that is MemoryProvider except that some functions resolve to fixed endpoints
-/// (a refusing port, a server that stalls, test servers on 127.0.0.1).
-#[derive(Debug)]
-struct Redirected {
-    inner: MemoryProvider,
-    to: HashMap<String, Vec<Endpoint>>,
-}
-
-#[async_trait]
-impl Provider for Redirected {
-    async fn info(&self) -> faas_core::Result<ProviderInfo> {
-        self.inner.info().await
-    }
-    async fn health(&self) -> faas_core::Result<()> {
-        self.inner.health().await
-    }
-    async fn deploy(&self, d: FunctionDeployment) -> faas_core::Result<()> {
-        self.inner.deploy(d).await
-    }
-    async fn update(&self, d: FunctionDeployment) -> faas_core::Result<()> {
-        self.inner.update(d).await
-    }
-    async fn delete(&self, n: &str, ns: &str) -> faas_core::Result<()> {
-        self.inner.delete(n, ns).await
-    }
-    async fn get(&self, n: &str, ns: &str) -> faas_core::Result<FunctionStatus> {
-        self.inner.get(n, ns).await
-    }
-    async fn list(&self, ns: &str) -> faas_core::Result<Vec<FunctionStatus>> {
-        self.inner.list(ns).await
-    }
-    async fn scale(&self, r: ScaleRequest) -> faas_core::Result<()> {
-        self.inner.scale(r).await
-    }
-    async fn resolve(&self, n: &str, ns: &str) -> faas_core::Result<Vec<Endpoint>> {
-        let real = self.inner.resolve(n, ns).await?;
-        Ok(self.to.get(n).map_or(real, Clone::clone))
-    }
-    async fn wait_ready(&self, n: &str, ns: &str, t: Duration) -> faas_core::Result<Vec<Endpoint>> {
-        let real = self.inner.wait_ready(n, ns, t).await?;
-        Ok(self.to.get(n).map_or(real, Clone::clone))
-    }
-    async fn logs(&self, r: LogRequest) -> faas_core::Result<LogStream> {
-        self.inner.logs(r).await
-    }
-    async fn list_secrets(&self, ns: &str) -> faas_core::Result<Vec<SecretInfo>> {
-        self.inner.list_secrets(ns).await
-    }
-    async fn create_secret(&self, s: Secret) -> faas_core::Result<()> {
-        self.inner.create_secret(s).await
-    }
-    async fn update_secret(&self, s: Secret) -> faas_core::Result<()> {
-        self.inner.update_secret(s).await
-    }
-    async fn delete_secret(&self, n: &str, ns: &str) -> faas_core::Result<()> {
-        self.inner.delete_secret(n, ns).await
-    }
-    async fn list_namespaces(&self) -> faas_core::Result<Vec<String>> {
-        self.inner.list_namespaces().await
-    }
-    async fn get_namespace(&self, n: &str) -> faas_core::Result<FunctionNamespace> {
-        self.inner.get_namespace(n).await
-    }
-    async fn create_namespace(&self, n: FunctionNamespace) -> faas_core::Result<()> {
-        self.inner.create_namespace(n).await
-    }
-    async fn update_namespace(&self, n: FunctionNamespace) -> faas_core::Result<()> {
-        self.inner.update_namespace(n).await
-    }
-    async fn delete_namespace(&self, n: &str) -> faas_core::Result<()> {
-        self.inner.delete_namespace(n).await
-    }
-}
-
 /// A server on 127.0.0.1 that accepts connections, reads, and never answers; plus a closed port.
 async fn stall_and_refuse() -> (Endpoint, Endpoint, tokio::task::JoinHandle<()>) {
     let stall = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -841,18 +762,8 @@ async fn stall_and_refuse() -> (Endpoint, Endpoint, tokio::task::JoinHandle<()>)
 #[tokio::test]
 async fn upstream_refused_is_502_and_evicts_timeout_is_504() {
     let (stall, closed, task) = stall_and_refuse().await;
-    let to = HashMap::from([
-        ("sleeper".to_owned(), vec![stall]),
-        ("refuser".to_owned(), vec![closed]),
-    ]);
-    let provider = Redirected {
-        inner: MemoryProvider::new(),
-        to,
-    };
-    let run = start_with(Arc::new(provider), |c| {
-        c.upstream_timeout = Duration::from_millis(300)
-    })
-    .await;
+    let to = vec![("sleeper", vec![stall]), ("refuser", vec![closed])];
+    let run = start_redirected(to, |c| c.upstream_timeout = Duration::from_millis(300)).await;
     deploy(&run.gw, "sleeper", "cat").await;
     deploy(&run.gw, "refuser", "cat").await;
     let started = std::time::Instant::now();
@@ -907,18 +818,8 @@ async fn shutdown_lets_in_flight_calls_finish() {
             });
         }
     });
-    let to = HashMap::from([(
-        "slow".to_owned(),
-        vec![Endpoint::new("127.0.0.1", port, "slow")],
-    )]);
-    let mut run = start_with(
-        Arc::new(Redirected {
-            inner: MemoryProvider::new(),
-            to,
-        }),
-        |_| {},
-    )
-    .await;
+    let to = vec![("slow", vec![Endpoint::new("127.0.0.1", port, "slow")])];
+    let mut run = start_redirected(to, |_| {}).await;
     deploy(&run.gw, "slow", "cat").await;
     let gw = run.gw.clone();
     let call = tokio::spawn(async move { gw.send(Method::POST, "/function/slow", &[], "x").await });
@@ -987,20 +888,19 @@ where
     (Endpoint::new("127.0.0.1", port, instance), task)
 }
 
-/// A gateway whose functions named in `to` resolve to those endpoints (the rest are
-/// MemoryProvider's own), with `tweak` applied to the configuration.
+/// A gateway over MemoryProvider whose functions named in `to` (default namespace) resolve to
+/// those endpoints once deployed and ready (`MemoryProvider::set_endpoints`); the rest resolve
+/// to their own replicas. `tweak` is applied to the configuration.
 async fn start_redirected(
     to: Vec<(&str, Vec<Endpoint>)>,
     tweak: impl FnOnce(&mut GatewayConfig),
 ) -> Running {
-    let to = to
-        .into_iter()
-        .map(|(name, endpoints)| (name.to_owned(), endpoints))
-        .collect();
-    let provider = Redirected {
-        inner: MemoryProvider::new(),
-        to,
-    };
+    let provider = MemoryProvider::new();
+    for (name, endpoints) in to {
+        provider
+            .set_endpoints(name, "", endpoints)
+            .expect("endpoint override");
+    }
     start_with(Arc::new(provider), tweak).await
 }
 

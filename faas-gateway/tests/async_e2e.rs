@@ -6,7 +6,8 @@
 //!   got), `flaky` (503 twice per call id, then 200), `broken` (503 until healed), `slow`
 //!   (20 ms, 200);
 //! - a provider served over gRPC (`--provider grpc://…`): `MemoryProvider` for everything,
-//!   except that deployed functions resolve to the matching function server;
+//!   except that deployed functions resolve to the matching function server
+//!   (`MemoryProvider::set_endpoints`);
 //! - a callback receiver recording every callback's headers and body.
 //!
 //! Functions are deployed through the gateway's `/system/functions`. The NATS tests run when
@@ -26,14 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use common::{Gw, Reply, basic};
+use faas_core::Endpoint;
 use faas_core::memory::MemoryProvider;
-use faas_core::{
-    Endpoint, FunctionDeployment, FunctionNamespace, FunctionStatus, LogRequest, LogStream,
-    Provider, ProviderInfo, ScaleRequest, Secret, SecretInfo,
-};
 use futures::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -202,87 +199,6 @@ impl Functions {
                 respond(StatusCode::OK, "slow")
             }
         }
-    }
-}
-
-// === The provider ===
-
-/// `MemoryProvider`, except that deployed functions with a server resolve to that server.
-#[derive(Debug)]
-struct Fixtures {
-    inner: MemoryProvider,
-    to: HashMap<String, Endpoint>,
-}
-
-impl Fixtures {
-    fn redirect(&self, name: &str, real: Vec<Endpoint>) -> Vec<Endpoint> {
-        self.to.get(name).map_or(real, |e| vec![e.clone()])
-    }
-}
-
-#[async_trait]
-impl Provider for Fixtures {
-    async fn info(&self) -> faas_core::Result<ProviderInfo> {
-        self.inner.info().await
-    }
-    async fn health(&self) -> faas_core::Result<()> {
-        self.inner.health().await
-    }
-    async fn deploy(&self, d: FunctionDeployment) -> faas_core::Result<()> {
-        self.inner.deploy(d).await
-    }
-    async fn update(&self, d: FunctionDeployment) -> faas_core::Result<()> {
-        self.inner.update(d).await
-    }
-    async fn delete(&self, n: &str, ns: &str) -> faas_core::Result<()> {
-        self.inner.delete(n, ns).await
-    }
-    async fn get(&self, n: &str, ns: &str) -> faas_core::Result<FunctionStatus> {
-        self.inner.get(n, ns).await
-    }
-    async fn list(&self, ns: &str) -> faas_core::Result<Vec<FunctionStatus>> {
-        self.inner.list(ns).await
-    }
-    async fn scale(&self, r: ScaleRequest) -> faas_core::Result<()> {
-        self.inner.scale(r).await
-    }
-    async fn resolve(&self, n: &str, ns: &str) -> faas_core::Result<Vec<Endpoint>> {
-        let real = self.inner.resolve(n, ns).await?;
-        Ok(self.redirect(n, real))
-    }
-    async fn wait_ready(&self, n: &str, ns: &str, t: Duration) -> faas_core::Result<Vec<Endpoint>> {
-        let real = self.inner.wait_ready(n, ns, t).await?;
-        Ok(self.redirect(n, real))
-    }
-    async fn logs(&self, r: LogRequest) -> faas_core::Result<LogStream> {
-        self.inner.logs(r).await
-    }
-    async fn list_secrets(&self, ns: &str) -> faas_core::Result<Vec<SecretInfo>> {
-        self.inner.list_secrets(ns).await
-    }
-    async fn create_secret(&self, s: Secret) -> faas_core::Result<()> {
-        self.inner.create_secret(s).await
-    }
-    async fn update_secret(&self, s: Secret) -> faas_core::Result<()> {
-        self.inner.update_secret(s).await
-    }
-    async fn delete_secret(&self, n: &str, ns: &str) -> faas_core::Result<()> {
-        self.inner.delete_secret(n, ns).await
-    }
-    async fn list_namespaces(&self) -> faas_core::Result<Vec<String>> {
-        self.inner.list_namespaces().await
-    }
-    async fn get_namespace(&self, n: &str) -> faas_core::Result<FunctionNamespace> {
-        self.inner.get_namespace(n).await
-    }
-    async fn create_namespace(&self, n: FunctionNamespace) -> faas_core::Result<()> {
-        self.inner.create_namespace(n).await
-    }
-    async fn update_namespace(&self, n: FunctionNamespace) -> faas_core::Result<()> {
-        self.inner.update_namespace(n).await
-    }
-    async fn delete_namespace(&self, n: &str) -> faas_core::Result<()> {
-        self.inner.delete_namespace(n).await
     }
 }
 
@@ -531,10 +447,10 @@ impl Harness {
     async fn start() -> Self {
         let functions = Functions::start().await;
         let receiver = Receiver::start().await;
-        let provider = Fixtures {
-            inner: MemoryProvider::new(),
-            to: functions.endpoints(),
-        };
+        let provider = MemoryProvider::new();
+        for (name, endpoint) in functions.endpoints() {
+            provider.set_endpoints(&name, "", vec![endpoint]).unwrap();
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel::<()>();

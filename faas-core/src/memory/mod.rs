@@ -16,6 +16,11 @@
 //! request body a replica accepts; nothing is ever written, so a read-only root filesystem is
 //! trivially honoured. `usage` reports no CPU and the bytes of log text kept.
 //!
+//! For tests and benchmarks of callers, [`MemoryProvider::set_endpoints`] points a function's
+//! `resolve` and `wait_ready` at servers of the caller's own (a stalling port, a replica that
+//! misbehaves on purpose, a trivial upstream) while everything else, readiness included, stays
+//! the reference behaviour.
+//!
 //! # Layout
 //! - `logs`: bounded ring buffer per function plus a broadcast for followers.
 //! - `replica`: one replica's HTTP server.
@@ -136,6 +141,9 @@ struct State {
     secrets: BTreeMap<(String, String), Secret>,
     /// Keyed by (namespace, name).
     functions: BTreeMap<(String, String), Function>,
+    /// Keyed by (namespace, name); see [`MemoryProvider::set_endpoints`]. Independent of
+    /// `functions`: set before a deploy, kept across delete.
+    endpoint_overrides: BTreeMap<(String, String), Vec<Endpoint>>,
     next_instance: u64,
 }
 
@@ -186,6 +194,7 @@ impl fmt::Debug for MemoryProvider {
             .field("namespaces", &state.namespaces.len())
             .field("functions", &state.functions.len())
             .field("secrets", &state.secrets.len())
+            .field("endpoint_overrides", &state.endpoint_overrides.len())
             .field("config", &self.inner.config)
             .finish()
     }
@@ -250,6 +259,17 @@ impl State {
             .get(&key(namespace, name))
             .ok_or_else(|| function_not_found(name, namespace))
     }
+
+    /// What `resolve` and `wait_ready` answer for a function whose ready endpoints are
+    /// `ready`: nothing while none is ready, else its override if it has one.
+    fn answer(&self, name: &str, namespace: &str, ready: &[Endpoint]) -> Vec<Endpoint> {
+        if ready.is_empty() || self.endpoint_overrides.is_empty() {
+            return ready.to_vec();
+        }
+        self.endpoint_overrides
+            .get(&key(namespace, name))
+            .map_or_else(|| ready.to_vec(), Clone::clone)
+    }
 }
 
 impl MemoryProvider {
@@ -290,6 +310,55 @@ impl MemoryProvider {
             .logs
             .push(instance, text);
         Ok(())
+    }
+
+    /// Makes `resolve` and `wait_ready` of function `name` in `namespace` (`""` = the default
+    /// namespace) answer `endpoints` instead of its replicas' own, so a test or benchmark can
+    /// send the function's calls to servers of its own. Replaces any earlier override.
+    ///
+    /// Only what they answer changes, never whether or when they answer:
+    /// - the function must exist: `resolve` and `wait_ready` of a function that is not deployed
+    ///   are `NotFound` with or without an override;
+    /// - `endpoints` stand in for the ready endpoints only while the function has at least one
+    ///   ready replica. With none (scaled to zero, or within [`MemoryConfig::ready_delay`]),
+    ///   `resolve` answers an empty list and `wait_ready` waits, times out or fails as it does
+    ///   without an override, then answers `endpoints`. Callers' scale-from-zero paths run
+    ///   unchanged. The replicas themselves still start, stop and serve as usual;
+    /// - the override belongs to the name, not to one deployment: it may be set before the
+    ///   function is deployed, and it outlives `delete` and applies again on a redeploy, until
+    ///   [`MemoryProvider::clear_endpoints`].
+    ///
+    /// `InvalidInput` if `name` or `namespace` is not a valid name, or `endpoints` is empty
+    /// (a ready function never resolves to nothing).
+    pub fn set_endpoints(
+        &self,
+        name: &str,
+        namespace: &str,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<()> {
+        validate::function_name("name", name)?;
+        validate::namespace("namespace", namespace)?;
+        if endpoints.is_empty() {
+            return Err(Error::invalid(
+                "endpoints",
+                "an endpoint override needs at least one endpoint; use clear_endpoints to remove it",
+            ));
+        }
+        let namespace = resolve_ns(namespace);
+        let mut state = self.inner.lock();
+        state
+            .endpoint_overrides
+            .insert(key(namespace, name), endpoints);
+        Ok(())
+    }
+
+    /// Removes the override [`MemoryProvider::set_endpoints`] set for `name` in `namespace`
+    /// (`""` = the default namespace), so the function resolves to its own replicas again.
+    /// Returns the override removed, `None` if there was none.
+    pub fn clear_endpoints(&self, name: &str, namespace: &str) -> Option<Vec<Endpoint>> {
+        let namespace = resolve_ns(namespace);
+        let mut state = self.inner.lock();
+        state.endpoint_overrides.remove(&key(namespace, name))
     }
 
     fn require(&self, enabled: bool, what: &str) -> Result<()> {
@@ -563,12 +632,10 @@ impl Provider for MemoryProvider {
     async fn resolve(&self, name: &str, namespace: &str) -> Result<Vec<Endpoint>> {
         validate::function_name("name", name)?;
         validate::namespace("namespace", namespace)?;
+        let namespace = resolve_ns(namespace);
         let state = self.inner.lock();
-        Ok(state
-            .function(name, resolve_ns(namespace))?
-            .ready
-            .borrow()
-            .clone())
+        let ready = state.function(name, namespace)?.ready.borrow();
+        Ok(state.answer(name, namespace, &ready))
     }
 
     async fn wait_ready(
@@ -584,15 +651,23 @@ impl Provider for MemoryProvider {
             let state = self.inner.lock();
             state.function(name, namespace)?.ready.subscribe()
         };
-        match tokio::time::timeout(timeout, ready.wait_for(|eps| !eps.is_empty())).await {
-            Ok(Ok(endpoints)) => Ok(endpoints.clone()),
-            Ok(Err(_)) => Err(Error::not_found(format!(
-                "function {name:?} was deleted while waiting for it to become ready"
-            ))),
-            Err(_) => Err(Error::timeout(format!(
-                "function {name:?} had no ready replica within {timeout:?}"
-            ))),
-        }
+        let ready = match tokio::time::timeout(timeout, ready.wait_for(|eps| !eps.is_empty())).await
+        {
+            Ok(Ok(endpoints)) => endpoints.clone(),
+            Ok(Err(_)) => {
+                return Err(Error::not_found(format!(
+                    "function {name:?} was deleted while waiting for it to become ready"
+                )));
+            }
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "function {name:?} had no ready replica within {timeout:?}"
+                )));
+            }
+        };
+        // The channel's read guard is gone by now: `publish_ready` sends under the state lock,
+        // so holding both here could deadlock.
+        Ok(self.inner.lock().answer(name, namespace, &ready))
     }
 
     async fn logs(&self, request: LogRequest) -> Result<LogStream> {

@@ -668,3 +668,125 @@ async fn append_log_needs_an_existing_function() {
         Some(ErrorKind::NotFound)
     );
 }
+
+/// An endpoint a test of callers would point a function at (nothing listens there).
+fn elsewhere(instance: &str) -> Endpoint {
+    Endpoint::new("127.0.0.1", 9, instance)
+}
+
+#[tokio::test]
+async fn endpoint_override_answers_only_while_a_replica_is_ready() -> TestResult {
+    let p = MemoryProvider::with_config(
+        MemoryConfig::default().with_ready_delay(Duration::from_millis(50)),
+    );
+    let fixed = vec![elsewhere("fixed-a"), elsewhere("fixed-b")];
+    p.set_endpoints("o", "", fixed.clone())?;
+    p.deploy(fd("o", "cat")).await?;
+    p.deploy(fd("plain", "cat")).await?;
+    assert!(
+        p.resolve("o", "").await?.is_empty(),
+        "the override answered before a replica was ready"
+    );
+    assert_eq!(p.wait_ready("o", "", WAIT).await?, fixed);
+    assert_eq!(p.resolve("o", "").await?, fixed);
+    assert_eq!(
+        p.resolve("o", "openfaas-fn").await?,
+        fixed,
+        "\"\" is the default"
+    );
+    let own = p.wait_ready("plain", "", WAIT).await?;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].host, "127.0.0.1");
+    assert_ne!(own[0].port, 9, "another function got the override");
+    // The replicas still run and serve; only the answer changed.
+    assert_eq!(p.get("o", "").await?.available_replicas, 1);
+
+    // Scaled to zero: nothing to resolve, and wait_ready times out as without an override.
+    p.scale(ScaleRequest::new("o", "", 0)).await?;
+    assert!(p.resolve("o", "").await?.is_empty());
+    let err = p
+        .wait_ready("o", "", Duration::from_millis(20))
+        .await
+        .err()
+        .ok_or("ready at zero")?;
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    // Scaling from zero: wait_ready waits for the new replica, then answers the override.
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.wait_ready("o", "", WAIT).await })
+    };
+    p.scale(ScaleRequest::new("o", "", 2)).await?;
+    assert_eq!(waiter.await??, fixed);
+
+    // A waiter is still woken with NotFound by a delete.
+    p.scale(ScaleRequest::new("o", "", 0)).await?;
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.wait_ready("o", "", WAIT).await })
+    };
+    tokio::task::yield_now().await;
+    p.delete("o", "").await?;
+    let err = waiter.await?.err().ok_or("ready after delete")?;
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    Ok(())
+}
+
+#[tokio::test]
+async fn endpoint_override_outlives_delete_until_cleared() -> TestResult {
+    let p = MemoryProvider::new();
+    p.create_namespace(FunctionNamespace::new("team-a")).await?;
+    let fixed = vec![elsewhere("fixed")];
+    p.set_endpoints("o", "", fixed.clone())?;
+    // An override does not make a function exist.
+    for err in [
+        p.resolve("o", "").await.err(),
+        p.wait_ready("o", "", WAIT).await.err(),
+    ] {
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::NotFound));
+    }
+    p.deploy(fd("o", "cat")).await?;
+    assert_eq!(p.resolve("o", "").await?, fixed);
+    // Overrides are per namespace.
+    p.deploy(fd("o", "cat").with_namespace("team-a")).await?;
+    assert_ne!(p.resolve("o", "team-a").await?, fixed);
+
+    p.delete("o", "").await?;
+    assert_eq!(
+        p.resolve("o", "").await.err().map(|e| e.kind()),
+        Some(ErrorKind::NotFound)
+    );
+    p.deploy(fd("o", "cat")).await?;
+    assert_eq!(p.resolve("o", "").await?, fixed, "lost on redeploy");
+
+    // Setting again replaces; clearing restores the replicas' own endpoints.
+    let other = vec![elsewhere("other")];
+    p.set_endpoints("o", "openfaas-fn", other.clone())?;
+    assert_eq!(p.wait_ready("o", "", WAIT).await?, other);
+    assert_eq!(p.clear_endpoints("o", ""), Some(other));
+    assert_eq!(p.clear_endpoints("o", ""), None);
+    let own = p.resolve("o", "").await?;
+    assert_eq!(own.len(), 1);
+    assert_ne!(own[0].port, 9);
+    assert_eq!(
+        call(&own[0], "POST", "/", &[], "x").await?,
+        (200, "x".into())
+    );
+
+    // Invalid names and an empty override are rejected, and leave nothing set.
+    for (name, namespace, endpoints, field) in [
+        ("O", "", fixed.clone(), "name"),
+        ("o", "-bad", fixed.clone(), "namespace"),
+        ("o", "", Vec::new(), "endpoints"),
+    ] {
+        let err = p
+            .set_endpoints(name, namespace, endpoints)
+            .err()
+            .ok_or("accepted")?;
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::InvalidInput, Some(field))
+        );
+    }
+    assert_eq!(p.resolve("o", "").await?, own);
+    Ok(())
+}
