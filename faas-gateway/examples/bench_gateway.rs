@@ -88,8 +88,8 @@ fn upstream(port: u16) {
 }
 
 /// The floor: a hyper server forwarding each request (URI rewritten) through hyper-util's
-/// pooled client, with the limits the gateway's own pool uses (30 s idle, 1024 idle per
-/// replica), and nothing else.
+/// pooled client (30 s idle, 1024 idle per host, as the gateway's client had before it got
+/// its own pool), and nothing else.
 fn bare(port: u16, upstream: u16) {
     runtime(true).block_on(async move {
         let mut connector = HttpConnector::new();

@@ -296,8 +296,8 @@ struct Cli {
     /// [env: FAAS_UPSTREAM_CONNECT_TIMEOUT] [default: 5s]
     #[arg(long)]
     upstream_connect_timeout: Option<String>,
-    /// Idle kept-alive connections to a replica older than this are closed
-    /// [env: FAAS_UPSTREAM_IDLE_TIMEOUT] [default: 30s]
+    /// Idle kept-alive connections to a replica older than this are closed; keep it below
+    /// the functions' own idle timeout [env: FAAS_UPSTREAM_IDLE_TIMEOUT] [default: 4s]
     #[arg(long)]
     upstream_idle_timeout: Option<String>,
     /// Idle kept-alive connections kept per replica; 0 keeps none
@@ -687,7 +687,7 @@ mod tests {
     fn upstream_pool_settings_come_from_flags_then_environment() {
         let c = GatewayConfig::load(["gw"], &env(&[])).expect("config parses");
         assert_eq!(c.upstream_pool.connect_timeout, Duration::from_secs(5));
-        assert_eq!(c.upstream_pool.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.upstream_pool.idle_timeout, Duration::from_secs(4));
         assert_eq!(c.upstream_pool.max_idle, 1024);
         let e = env(&[
             ("FAAS_UPSTREAM_CONNECT_TIMEOUT", "2"),

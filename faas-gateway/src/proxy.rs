@@ -333,6 +333,11 @@ impl LimitedBody {
             limit,
         }
     }
+
+    /// An empty body with the same limit.
+    pub(crate) fn empty_like(&self) -> Self {
+        Self::new(RequestBody::Full(None), self.limit)
+    }
 }
 
 /// The error of a [`LimitedBody`] over its limit.

@@ -2,11 +2,13 @@
 //!
 //! Each [`crate::endpoints::Replica`] owns an [`UpstreamPool`]: a lock-free queue of idle
 //! hyper connections (`hyper::client::conn::http1`, at most [`PoolSettings::max_idle`]), so
-//! the request path takes no lock and hashes no pool key. A call pops an idle connection (or opens one), sends its request,
-//! and hands the connection back when the response body has been read to its end
-//! ([`Checkout`], held by the response body). A connection that the replica closed while
-//! idle is skipped, and a request it refused before sending anything is sent again on
-//! another connection, as hyper-util's pooled client does. Idle connections older than the
+//! the request path takes no lock and hashes no pool key. A call pops an idle connection (or
+//! opens one), sends its request, and hands the connection back when the response body has
+//! been read to its end ([`Checkout`], held by the response body). A connection that the replica closed while
+//! idle is skipped; a request it refused before anything was written is sent again on
+//! another connection, as hyper-util's pooled client does, and so, once, is a bodiless GET,
+//! HEAD, OPTIONS or TRACE whose kept-alive connection the replica closed under it (its idle
+//! timeout racing the call), as Go's `http.Transport` does. Idle connections older than the
 //! idle timeout are closed on their next use or by [`UpstreamPool::sweep`]; a replica that
 //! leaves the cache takes its connections with it.
 //!
@@ -17,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::SegQueue;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -42,10 +44,29 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
+            // Below the idle timeouts of common function servers (Node.js 5 s, of-watchdog
+            // 10 s, faas-watchdog 30 s): a connection is retired before its replica closes it.
+            idle_timeout: Duration::from_secs(4),
             max_idle: 1024,
         }
     }
+}
+
+/// A copy of `req` to send again if it is safe to: an idempotent method without a body.
+fn replayable(req: &Request<LimitedBody>) -> Option<Request<LimitedBody>> {
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if !idempotent || !http_body::Body::is_end_stream(req.body()) {
+        return None;
+    }
+    let mut again = Request::new(req.body().empty_like());
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.version_mut() = req.version();
+    *again.headers_mut() = req.headers().clone();
+    Some(again)
 }
 
 /// Why a call could not be sent or answered.
@@ -121,6 +142,7 @@ impl UpstreamPool {
         &self,
         mut req: Request<LimitedBody>,
     ) -> Result<(Response<Incoming>, Checkout), UpstreamError> {
+        let mut replayed = false;
         loop {
             let (mut sender, reused) = match self.pop() {
                 Some(sender) => (sender, true),
@@ -133,12 +155,31 @@ impl UpstreamPool {
                 }
                 return Err(e.into());
             }
+            // A kept-alive connection can be closed by the replica (its idle timeout) just as
+            // a request goes out on it. A bodiless GET, HEAD, OPTIONS or TRACE is then sent
+            // once more on another connection, as Go's http.Transport does; a request with a
+            // body or another method is not (it may have taken effect).
+            let replay = if reused && !replayed {
+                replayable(&req)
+            } else {
+                None
+            };
             match sender.try_send_request(req).await {
                 Ok(response) => return Ok((response, Checkout { sender })),
                 Err(mut e) => match e.take_message() {
                     // Nothing was written: a kept-alive connection the replica had closed.
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(e.into_error().into()),
+                    _ => {
+                        let error = e.into_error();
+                        match replay {
+                            Some(again) if error.is_incomplete_message() => {
+                                tracing::debug!(authority = %self.authority, "kept-alive connection closed under a request; sending it again");
+                                replayed = true;
+                                req = again;
+                            }
+                            _ => return Err(error.into()),
+                        }
+                    }
                 },
             }
         }
@@ -395,6 +436,71 @@ mod tests {
             3,
             "a too-old idle one is never reused"
         );
+    }
+
+    /// A replica that answers the first request of each connection (kept alive) and closes
+    /// the connection, unanswered, when the second request arrives: the idle-timeout race.
+    async fn closes_on_second_request() -> (SocketAddr, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let mut heads = 0;
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            heads += 1;
+                            if heads == 2 {
+                                return; // dropped: closed under the request
+                            }
+                            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if stream.write_all(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_bodiless_get_is_sent_again_when_its_kept_alive_connection_closes_under_it() {
+        let (addr, accepted) = closes_on_second_request().await;
+        let pool = pool(addr, PoolSettings::default());
+        assert_eq!(call(&pool, addr).await, 2);
+        // Reuses the kept-alive connection, which the replica drops; sent again on a new one.
+        assert_eq!(call(&pool, addr).await, 2);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_body_is_not_sent_again() {
+        let (addr, accepted) = closes_on_second_request().await;
+        let pool = pool(addr, PoolSettings::default());
+        assert_eq!(call(&pool, addr).await, 2);
+        let mut post = request(addr);
+        *post.method_mut() = Method::POST;
+        *post.body_mut() = LimitedBody::new(RequestBody::Full(Some(Bytes::from("x"))), 1024);
+        let err = pool.send(post).await.unwrap_err();
+        assert!(
+            matches!(&err, UpstreamError::Http(e) if e.is_incomplete_message()),
+            "{err:?}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "not sent again");
     }
 
     #[tokio::test]
