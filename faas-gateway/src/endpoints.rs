@@ -31,6 +31,9 @@ pub struct Replica {
     host_header: HeaderValue,
     pool: UpstreamPool,
     in_flight: AtomicUsize,
+    /// The most calls in flight at once since the last sweep: how many idle connections the
+    /// sweep keeps.
+    peak_in_flight: AtomicUsize,
     evicted: AtomicBool,
 }
 
@@ -44,6 +47,7 @@ impl Replica {
             authority,
             host_header,
             in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
         })
     }
@@ -151,7 +155,11 @@ impl FunctionEntry {
             }
         }
         let (replica, _) = best?;
-        replica.in_flight.fetch_add(1, Ordering::Relaxed);
+        let now = replica.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        // Read first: the shared line is written only when the peak rises.
+        if now > replica.peak_in_flight.load(Ordering::Relaxed) {
+            replica.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        }
         Some(Lease {
             replica: Arc::clone(replica),
         })
@@ -402,11 +410,14 @@ impl Endpoints {
     }
 
     /// Closes the pooled upstream connections that have been idle too long or that their
-    /// replica closed. Run periodically by [`crate::serve`].
+    /// replica closed, and those beyond the most calls each replica had in flight at once
+    /// since the last sweep. Run periodically by [`crate::serve`].
     pub fn sweep_idle_connections(&self) {
         for entry in &self.entries {
             for replica in &entry.snapshot.load().replicas {
-                replica.pool.sweep();
+                let now = replica.in_flight.load(Ordering::Relaxed);
+                let peak = replica.peak_in_flight.swap(now, Ordering::Relaxed);
+                replica.pool.sweep(peak.max(now));
             }
         }
     }

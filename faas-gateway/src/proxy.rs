@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +24,7 @@ use hyper::body::Incoming;
 use crate::endpoints::{FunctionEntry, Lease};
 use crate::error::GatewayError;
 use crate::state::AppState;
-use crate::upstream::Checkout;
+use crate::upstream::{Checkout, UpstreamError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -59,7 +60,9 @@ pub(crate) fn function_of<'a>(
     default_namespace: &'a str,
 ) -> Option<(&'a str, &'a str)> {
     let (name, namespace) = split_name(segment, default_namespace);
+    // `name.` names no namespace: no function (it would alias `name` under another key).
     let valid = !name.is_empty()
+        && !namespace.is_empty()
         && faas_core::validate::function_name("name", name).is_ok()
         && faas_core::validate::namespace("namespace", namespace).is_ok();
     valid.then_some((name, namespace))
@@ -274,25 +277,15 @@ async fn forward(
     let upstream = Request::from_parts(parts, body);
 
     let timeout = state.config().upstream_timeout;
-    let result = tokio::time::timeout(timeout, lease.replica().pool().send(upstream)).await;
-    let (response, checkout) = match result {
+    let sent = tokio::time::timeout(timeout, send(state, &entry, lease, upstream, limit)).await;
+    let (response, checkout, lease) = match sent {
         Err(_) => {
             return Err(GatewayError::UpstreamTimeout {
                 function: entry.label().to_owned(),
                 timeout,
             });
         }
-        Ok(Err(e)) if is_too_large(&e) => {
-            return Err(GatewayError::BodyTooLarge { limit });
-        }
-        Ok(Err(e)) => {
-            state.endpoints().evict(&entry, lease.replica());
-            return Err(GatewayError::UpstreamUnreachable {
-                function: entry.label().to_owned(),
-                source: Box::new(e),
-            });
-        }
-        Ok(Ok(answer)) => answer,
+        Ok(result) => result?,
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -305,6 +298,58 @@ async fn forward(
             lease,
         }),
     ))
+}
+
+/// How many replicas one call may try when connections are refused (nothing sent).
+const CONNECT_ATTEMPTS: usize = 3;
+
+/// Sends `req` to the leased replica. A replica that cannot be connected to (nothing of the
+/// request sent: stopped, scaled away, not yet listening) is evicted and the call goes to
+/// another ready replica, refreshing from the provider when none is left, up to
+/// [`CONNECT_ATTEMPTS`] replicas. A failure after the request went out is a 502 (and the
+/// replica leaves the rotation), except that a failing request body is the caller's doing:
+/// 413 over the limit, 400 when the caller's upload broke off, the replica kept.
+async fn send(
+    state: &AppState,
+    entry: &FunctionEntry,
+    mut lease: Lease,
+    mut req: Request<LimitedBody>,
+    limit: u64,
+) -> Result<(Response<Incoming>, Checkout, Lease), GatewayError> {
+    let mut attempt = 1;
+    loop {
+        let failure = match lease.replica().pool().send(req).await {
+            Ok((response, checkout)) => return Ok((response, checkout, lease)),
+            Err(failure) => failure,
+        };
+        if is_too_large(&failure.error) {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        if let UpstreamError::Http(e) = &failure.error
+            && e.is_user()
+        {
+            return Err(GatewayError::BodyRead(
+                format!("the request body could not be forwarded: {e}").into(),
+            ));
+        }
+        state.endpoints().evict(entry, lease.replica());
+        match failure.unsent {
+            Some(unsent) if attempt < CONNECT_ATTEMPTS => {
+                tracing::debug!(function = %entry.label(), error = %failure.error, "replica refused the call; trying another");
+                lease = state.endpoints().acquire(state.provider(), entry).await?;
+                req = unsent;
+                req.headers_mut()
+                    .insert(header::HOST, lease.replica().host_header().clone());
+                attempt += 1;
+            }
+            _ => {
+                return Err(GatewayError::UpstreamUnreachable {
+                    function: entry.label().to_owned(),
+                    source: Box::new(failure.error),
+                });
+            }
+        }
+    }
 }
 
 /// Where a proxied request's body comes from.
@@ -322,15 +367,36 @@ pub struct LimitedBody {
     inner: RequestBody,
     remaining: u64,
     limit: u64,
+    /// Set once every frame has been handed to the connection; `None` for a body that was
+    /// empty from the start (no allocation on bodiless calls). The upstream pool reuses a
+    /// connection only after its request went out whole: a replica may answer before it has
+    /// read the body, and the next call must not wait behind a slow upload.
+    sent: Option<Arc<AtomicBool>>,
 }
 
 impl LimitedBody {
     /// `inner`, failing once more than `limit` bytes have passed.
     pub(crate) fn new(inner: RequestBody, limit: u64) -> Self {
+        let empty = match &inner {
+            RequestBody::Stream(body) => http_body::Body::is_end_stream(body),
+            RequestBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        };
         Self {
             inner,
             remaining: limit,
             limit,
+            sent: (!empty).then(|| Arc::new(AtomicBool::new(false))),
+        }
+    }
+
+    /// What tells whether the whole body has been handed over (`None`: it was empty).
+    pub(crate) fn sent_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.sent.clone()
+    }
+
+    fn mark_sent(&self) {
+        if let Some(sent) = &self.sent {
+            sent.store(true, Ordering::Release);
         }
     }
 
@@ -370,15 +436,12 @@ impl http_body::Body for LimitedBody {
         let inner = match &mut this.inner {
             RequestBody::Stream(inner) => inner,
             RequestBody::Full(bytes) => {
-                return Poll::Ready(
-                    bytes
-                        .take()
-                        .filter(|b| !b.is_empty())
-                        .map(|b| Ok(Frame::data(b))),
-                );
+                let frame = bytes.take().filter(|b| !b.is_empty());
+                this.mark_sent();
+                return Poll::Ready(frame.map(|b| Ok(Frame::data(b))));
             }
         };
-        match Pin::new(inner).poll_frame(cx) {
+        match Pin::new(&mut *inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -387,10 +450,17 @@ impl http_body::Body for LimitedBody {
                     }
                     this.remaining -= n;
                 }
+                // hyper stops polling a body that says it has ended.
+                if inner.is_end_stream() {
+                    this.mark_sent();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.mark_sent();
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }

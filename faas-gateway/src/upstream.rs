@@ -16,6 +16,8 @@
 //! check-in and one spawned task per call (to return the connection once it is idle again);
 //! here the connection goes back from the response body itself.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::SegQueue;
@@ -93,6 +95,25 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
+/// A call that failed; with its request when none of it reached the replica (a connection
+/// that could not be opened, say), so that it can be sent to another replica.
+#[derive(Debug)]
+pub struct SendFailure {
+    /// What went wrong.
+    pub error: UpstreamError,
+    /// The request, when nothing of it was written.
+    pub unsent: Option<Request<LimitedBody>>,
+}
+
+impl SendFailure {
+    fn unsent(error: UpstreamError, req: Request<LimitedBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(req),
+        }
+    }
+}
+
 struct Idle {
     sender: SendRequest<LimitedBody>,
     since: Instant,
@@ -119,6 +140,8 @@ impl std::fmt::Debug for UpstreamPool {
 #[derive(Debug)]
 pub struct Checkout {
     sender: SendRequest<LimitedBody>,
+    /// The request body's "sent whole" flag (`None`: no body).
+    request_sent: Option<Arc<AtomicBool>>,
 }
 
 impl UpstreamPool {
@@ -141,19 +164,22 @@ impl UpstreamPool {
     pub async fn send(
         &self,
         mut req: Request<LimitedBody>,
-    ) -> Result<(Response<Incoming>, Checkout), UpstreamError> {
+    ) -> Result<(Response<Incoming>, Checkout), SendFailure> {
         let mut replayed = false;
         loop {
             let (mut sender, reused) = match self.pop() {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                None => match self.connect().await {
+                    Ok(sender) => (sender, false),
+                    Err(error) => return Err(SendFailure::unsent(error, req)),
+                },
             };
             // A reused connection may still be finishing the previous response.
             if let Err(e) = sender.ready().await {
                 if reused {
                     continue;
                 }
-                return Err(e.into());
+                return Err(SendFailure::unsent(e.into(), req));
             }
             // A kept-alive connection can be closed by the replica (its idle timeout) just as
             // a request goes out on it. A bodiless GET, HEAD, OPTIONS or TRACE is then sent
@@ -164,12 +190,22 @@ impl UpstreamPool {
             } else {
                 None
             };
+            let request_sent = req.body().sent_flag();
             match sender.try_send_request(req).await {
-                Ok(response) => return Ok((response, Checkout { sender })),
+                Ok(response) => {
+                    return Ok((
+                        response,
+                        Checkout {
+                            sender,
+                            request_sent,
+                        },
+                    ));
+                }
                 Err(mut e) => match e.take_message() {
                     // Nothing was written: a kept-alive connection the replica had closed.
                     Some(unsent) if reused => req = unsent,
-                    _ => {
+                    Some(unsent) => return Err(SendFailure::unsent(e.into_error().into(), unsent)),
+                    None => {
                         let error = e.into_error();
                         match replay {
                             Some(again) if error.is_incomplete_message() => {
@@ -177,7 +213,12 @@ impl UpstreamPool {
                                 replayed = true;
                                 req = again;
                             }
-                            _ => return Err(error.into()),
+                            _ => {
+                                return Err(SendFailure {
+                                    error: error.into(),
+                                    unsent: None,
+                                });
+                            }
                         }
                     }
                 },
@@ -232,7 +273,14 @@ impl UpstreamPool {
 
     /// Hands a connection back after its response was read to the end.
     pub fn release(&self, checkout: Checkout) {
-        if checkout.sender.is_closed() {
+        // A request still uploading (the replica answered before reading it all) keeps the
+        // connection busy for as long as the caller takes: it is not lent out again but
+        // closed once the upload ends.
+        let uploading = checkout
+            .request_sent
+            .as_ref()
+            .is_some_and(|sent| !sent.load(Ordering::Acquire));
+        if uploading || checkout.sender.is_closed() {
             return;
         }
         // Beyond `max_idle` (checked loosely: concurrent hand-backs may pass it by a few) the
@@ -246,11 +294,18 @@ impl UpstreamPool {
     }
 
     /// Closes the idle connections older than the idle timeout or already closed by the
-    /// replica. Run periodically; the rest stay pooled.
-    pub fn sweep(&self) {
+    /// replica, and all but `keep` of the rest: the pool shrinks to what the calls of the
+    /// last interval needed at once (its queue is first in, first out, so light traffic
+    /// alone would keep every connection of a past burst fresh). Run periodically.
+    pub fn sweep(&self, keep: usize) {
+        let mut kept = 0;
         for _ in 0..self.idle.len() {
             let Some(idle) = self.idle.pop() else { break };
-            if !idle.sender.is_closed() && idle.since.elapsed() < self.settings.idle_timeout {
+            if kept < keep
+                && !idle.sender.is_closed()
+                && idle.since.elapsed() < self.settings.idle_timeout
+            {
+                kept += 1;
                 self.idle.push(idle);
             }
         }
@@ -373,6 +428,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sweep_keeps_only_as_many_idle_connections_as_asked() {
+        let (addr, _) = replica(2, false).await;
+        let pool = Arc::new(pool(addr, PoolSettings::default()));
+        let barrier = Arc::new(tokio::sync::Barrier::new(6));
+        let mut calls = Vec::new();
+        for _ in 0..6 {
+            let (pool, barrier) = (Arc::clone(&pool), Arc::clone(&barrier));
+            calls.push(tokio::spawn(async move {
+                let (response, checkout) = pool.send(request(addr)).await.unwrap();
+                barrier.wait().await;
+                response.into_body().collect().await.unwrap();
+                pool.release(checkout);
+            }));
+        }
+        for c in calls {
+            c.await.unwrap();
+        }
+        assert_eq!(pool.idle(), 6);
+        pool.sweep(6);
+        assert_eq!(pool.idle(), 6, "all needed");
+        pool.sweep(2);
+        assert_eq!(pool.idle(), 2, "shrunk to the need");
+    }
+
+    #[tokio::test]
     async fn max_idle_zero_keeps_no_connection() {
         let (addr, accepted) = replica(2, false).await;
         let pool = pool(
@@ -426,7 +506,7 @@ mod tests {
         call(&pool, addr).await;
         assert_eq!(pool.idle(), 1);
         tokio::time::sleep(Duration::from_millis(80)).await;
-        pool.sweep();
+        pool.sweep(usize::MAX);
         assert_eq!(pool.idle(), 0, "swept");
         call(&pool, addr).await;
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -495,7 +575,7 @@ mod tests {
         let mut post = request(addr);
         *post.method_mut() = Method::POST;
         *post.body_mut() = LimitedBody::new(RequestBody::Full(Some(Bytes::from("x"))), 1024);
-        let err = pool.send(post).await.unwrap_err();
+        let err = pool.send(post).await.unwrap_err().error;
         assert!(
             matches!(&err, UpstreamError::Http(e) if e.is_incomplete_message()),
             "{err:?}"
@@ -525,7 +605,9 @@ mod tests {
             },
         );
         let started = Instant::now();
-        let err = pool.send(request(addr)).await.unwrap_err();
+        let failure = pool.send(request(addr)).await.unwrap_err();
+        assert!(failure.unsent.is_some(), "nothing was sent");
+        let err = failure.error;
         assert!(
             matches!(err, UpstreamError::ConnectTimeout { timeout: t, .. } if t == timeout),
             "{err}"
@@ -542,7 +624,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let pool = pool(addr, PoolSettings::default());
-        let err = pool.send(request(addr)).await.unwrap_err();
+        let failure = pool.send(request(addr)).await.unwrap_err();
+        assert!(failure.unsent.is_some(), "nothing was sent");
+        let err = failure.error;
         assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }

@@ -413,6 +413,8 @@ async fn unknown_functions_are_404_and_create_no_series() {
         "/function/made-up",
         "/function/.openfaas-fn",
         "/function/real.nowhere",
+        "/function/real.",
+        "/function/real./sub",
         "/function/",
         "/function/%2e%2e",
     ] {
@@ -437,7 +439,9 @@ async fn unknown_functions_are_404_and_create_no_series() {
     );
     assert!(metrics.contains(r#"gateway_functions_seconds_bucket{function_name="real.openfaas-fn",code="200",le="0.005"}"#), "{metrics}");
     assert!(
-        !metrics.contains("made-up") && !metrics.contains("nowhere"),
+        !metrics.contains("made-up")
+            && !metrics.contains("nowhere")
+            && !metrics.contains(r#""real.""#),
         "{metrics}"
     );
     let list = gw.get("/system/functions").await.json();
@@ -1812,6 +1816,134 @@ async fn upstream_connections_are_kept_alive_across_calls_of_every_shape() {
         1,
         "25 sequential calls (GET, HEAD, 204, chunked, a 100 kB upload) share one connection"
     );
+    run.stop().await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_slow_upload_answered_early_does_not_hold_up_other_calls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // `/early` answers 401 at once and reads the body later; `/` answers `ok`.
+    let (ep, server) = replica(
+        "early",
+        |req: http::Request<hyper::body::Incoming>| async move {
+            if req.uri().path() == "/early" {
+                tokio::spawn(http_body_util::BodyExt::collect(req.into_body()));
+                return http::Response::builder()
+                    .status(StatusCode::UNAUTHORIZED)
+                    .body(full("no"))
+                    .expect("response");
+            }
+            http::Response::new(full("ok"))
+        },
+    )
+    .await;
+    let run = start_redirected(vec![("early", vec![ep])], |c| {
+        c.upstream_timeout = Duration::from_secs(10)
+    })
+    .await;
+    deploy(&run.gw, "early", "cat").await;
+    let gw = run.gw.without_auth();
+    assert_eq!(gw.get("/function/early").await.text(), "ok");
+
+    // Caller A: declares 1 MB, sends 100 bytes, gets its 401, and keeps the upload open.
+    let mut a = tokio::net::TcpStream::connect(run.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /function/early/early HTTP/1.1\r\nhost: gw\r\ncontent-length: 1000000\r\n\r\n{}",
+        "x".repeat(100)
+    );
+    a.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), a.read(&mut buf))
+        .await
+        .expect("A's answer in time")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    // Caller B is not queued behind A's upload.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let r = gw.get("/function/early").await;
+        assert_eq!((r.status, r.text()), (StatusCode::OK, "ok".to_owned()));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "B waited {:?} behind A's upload",
+            started.elapsed()
+        );
+    }
+    drop(a);
+    run.stop().await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_refused_replica_is_skipped_within_the_call() {
+    let (_, closed, task) = stall_and_refuse().await;
+    let (good, server) = replica("good", |_req| async { http::Response::new(full("good")) }).await;
+    let run = start_redirected(vec![("pair", vec![closed, good])], |_| {}).await;
+    deploy(&run.gw, "pair", "cat").await;
+    let gw = run.gw.without_auth();
+    for i in 0..6 {
+        let r = gw.send(Method::POST, "/function/pair", &[], "x").await;
+        assert_eq!(
+            (r.status, r.text()),
+            (StatusCode::OK, "good".to_owned()),
+            "call {i}: the refusing replica is evicted and the call goes on to the other"
+        );
+        // Past the cache TTL the provider lists the refusing replica again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = gw.get("/metrics").await.text();
+    assert!(!metrics.contains(r#"code="502""#), "{metrics}");
+    run.stop().await;
+    task.abort();
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_caller_that_abandons_its_upload_does_not_fail_the_replica() {
+    use tokio::io::AsyncWriteExt;
+    let (ep, server) = replica(
+        "sink",
+        |req: http::Request<hyper::body::Incoming>| async move {
+            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+            http::Response::new(full("read"))
+        },
+    )
+    .await;
+    let run = start_redirected(vec![("sink", vec![ep])], |_| {}).await;
+    deploy(&run.gw, "sink", "cat").await;
+    let gw = run.gw.without_auth();
+    for _ in 0..3 {
+        let mut a = tokio::net::TcpStream::connect(run.addr)
+            .await
+            .expect("connect");
+        a.write_all(
+            b"POST /function/sink HTTP/1.1\r\nhost: gw\r\ncontent-length: 1000\r\n\r\nonly-some",
+        )
+        .await
+        .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(a);
+    }
+    let metrics = eventually(Duration::from_secs(5), || {
+        let gw = gw.clone();
+        async move {
+            let text = gw.get("/metrics").await.text();
+            text.contains(r#"function_name="sink.openfaas-fn",code="400"} 3"#)
+                .then_some(text)
+        }
+    })
+    .await;
+    assert!(!metrics.contains(r#"code="502""#), "{metrics}");
+    let r = gw.send(Method::POST, "/function/sink", &[], "whole").await;
+    assert_eq!((r.status, r.text()), (StatusCode::OK, "read".to_owned()));
     run.stop().await;
     server.abort();
 }
