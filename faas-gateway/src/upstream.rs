@@ -7,8 +7,8 @@
 //! been read to its end ([`Checkout`], held by the response body). A connection that the replica closed while
 //! idle is skipped; a request it refused before anything was written is sent again on
 //! another connection, as hyper-util's pooled client does, and so, once, is a bodiless GET,
-//! HEAD, OPTIONS or TRACE whose kept-alive connection the replica closed under it (its idle
-//! timeout racing the call), as Go's `http.Transport` does. Idle connections older than the
+//! HEAD, OPTIONS or TRACE whose kept-alive connection (idle for 100 ms or more) the replica
+//! closed under it (its idle timeout racing the call), as Go's `http.Transport` does. Idle connections older than the
 //! idle timeout are closed on their next use or by [`UpstreamPool::sweep`]; a replica that
 //! leaves the cache takes its connections with it.
 //!
@@ -53,6 +53,10 @@ impl Default for PoolSettings {
         }
     }
 }
+
+/// How long a connection must have been idle before a call on it keeps a copy to replay (no
+/// replica's own idle timeout is this short).
+const REPLAY_AFTER_IDLE: Duration = Duration::from_millis(100);
 
 /// A copy of `req` to send again if it is safe to: an idempotent method without a body.
 fn replayable(req: &Request<LimitedBody>) -> Option<Request<LimitedBody>> {
@@ -167,13 +171,14 @@ impl UpstreamPool {
     ) -> Result<(Response<Incoming>, Checkout), SendFailure> {
         let mut replayed = false;
         loop {
-            let (mut sender, reused) = match self.pop() {
-                Some(sender) => (sender, true),
+            let (mut sender, idle_for) = match self.pop() {
+                Some((sender, idle_for)) => (sender, Some(idle_for)),
                 None => match self.connect().await {
-                    Ok(sender) => (sender, false),
+                    Ok(sender) => (sender, None),
                     Err(error) => return Err(SendFailure::unsent(error, req)),
                 },
             };
+            let reused = idle_for.is_some();
             // A reused connection may still be finishing the previous response.
             if let Err(e) = sender.ready().await {
                 if reused {
@@ -184,11 +189,12 @@ impl UpstreamPool {
             // A kept-alive connection can be closed by the replica (its idle timeout) just as
             // a request goes out on it. A bodiless GET, HEAD, OPTIONS or TRACE is then sent
             // once more on another connection, as Go's http.Transport does; a request with a
-            // body or another method is not (it may have taken effect).
-            let replay = if reused && !replayed {
-                replayable(&req)
-            } else {
-                None
+            // body or another method is not (it may have taken effect). Only a connection
+            // that sat idle a while is at risk, so only then is the copy made: under load
+            // connections come back within microseconds and calls pay nothing.
+            let replay = match idle_for {
+                Some(idle) if idle >= REPLAY_AFTER_IDLE && !replayed => replayable(&req),
+                _ => None,
             };
             let request_sent = req.body().sent_flag();
             match sender.try_send_request(req).await {
@@ -226,11 +232,12 @@ impl UpstreamPool {
         }
     }
 
-    /// An idle connection that is still open and not too old.
-    fn pop(&self) -> Option<SendRequest<LimitedBody>> {
+    /// An idle connection that is still open and not too old, with how long it was idle.
+    fn pop(&self) -> Option<(SendRequest<LimitedBody>, Duration)> {
         while let Some(idle) = self.idle.pop() {
-            if !idle.sender.is_closed() && idle.since.elapsed() < self.settings.idle_timeout {
-                return Some(idle.sender);
+            let idle_for = idle.since.elapsed();
+            if !idle.sender.is_closed() && idle_for < self.settings.idle_timeout {
+                return Some((idle.sender, idle_for));
             }
         }
         None
@@ -562,6 +569,8 @@ mod tests {
         let (addr, accepted) = closes_on_second_request().await;
         let pool = pool(addr, PoolSettings::default());
         assert_eq!(call(&pool, addr).await, 2);
+        // Idle long enough to be at risk of the replica's idle timeout.
+        tokio::time::sleep(REPLAY_AFTER_IDLE).await;
         // Reuses the kept-alive connection, which the replica drops; sent again on a new one.
         assert_eq!(call(&pool, addr).await, 2);
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
@@ -572,6 +581,7 @@ mod tests {
         let (addr, accepted) = closes_on_second_request().await;
         let pool = pool(addr, PoolSettings::default());
         assert_eq!(call(&pool, addr).await, 2);
+        tokio::time::sleep(REPLAY_AFTER_IDLE).await;
         let mut post = request(addr);
         *post.method_mut() = Method::POST;
         *post.body_mut() = LimitedBody::new(RequestBody::Full(Some(Bytes::from("x"))), 1024);
