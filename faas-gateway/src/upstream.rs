@@ -389,6 +389,25 @@ mod tests {
         body.len()
     }
 
+    /// `n` calls in flight at once (each holds its connection until all have one), each read
+    /// to its end and handed back.
+    async fn at_once(pool: &Arc<UpstreamPool>, addr: SocketAddr, n: usize) {
+        let barrier = Arc::new(tokio::sync::Barrier::new(n));
+        let mut calls = Vec::new();
+        for _ in 0..n {
+            let (pool, barrier) = (Arc::clone(pool), Arc::clone(&barrier));
+            calls.push(tokio::spawn(async move {
+                let (response, checkout) = pool.send(request(addr)).await.unwrap();
+                barrier.wait().await;
+                response.into_body().collect().await.unwrap();
+                pool.release(checkout);
+            }));
+        }
+        for c in calls {
+            c.await.unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn sequential_calls_share_one_kept_alive_connection() {
         let (addr, accepted) = replica(2, false).await;
@@ -410,21 +429,7 @@ mod tests {
                 ..PoolSettings::default()
             },
         ));
-        // Eight calls in flight at once, each holding its connection until all have one.
-        let barrier = Arc::new(tokio::sync::Barrier::new(8));
-        let mut calls = Vec::new();
-        for _ in 0..8 {
-            let (pool, barrier) = (Arc::clone(&pool), Arc::clone(&barrier));
-            calls.push(tokio::spawn(async move {
-                let (response, checkout) = pool.send(request(addr)).await.unwrap();
-                barrier.wait().await;
-                response.into_body().collect().await.unwrap();
-                pool.release(checkout);
-            }));
-        }
-        for c in calls {
-            c.await.unwrap();
-        }
+        at_once(&pool, addr, 8).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 8);
         assert_eq!(pool.idle(), 3, "hand-backs beyond max_idle are closed");
         // The kept ones serve the next calls without new connections.
@@ -438,20 +443,7 @@ mod tests {
     async fn a_sweep_keeps_only_as_many_idle_connections_as_asked() {
         let (addr, _) = replica(2, false).await;
         let pool = Arc::new(pool(addr, PoolSettings::default()));
-        let barrier = Arc::new(tokio::sync::Barrier::new(6));
-        let mut calls = Vec::new();
-        for _ in 0..6 {
-            let (pool, barrier) = (Arc::clone(&pool), Arc::clone(&barrier));
-            calls.push(tokio::spawn(async move {
-                let (response, checkout) = pool.send(request(addr)).await.unwrap();
-                barrier.wait().await;
-                response.into_body().collect().await.unwrap();
-                pool.release(checkout);
-            }));
-        }
-        for c in calls {
-            c.await.unwrap();
-        }
+        at_once(&pool, addr, 6).await;
         assert_eq!(pool.idle(), 6);
         pool.sweep(6);
         assert_eq!(pool.idle(), 6, "all needed");
