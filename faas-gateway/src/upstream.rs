@@ -214,7 +214,9 @@ impl UpstreamPool {
                     None => {
                         let error = e.into_error();
                         match replay {
-                            Some(again) if error.is_incomplete_message() => {
+                            // No response head came: the connection was closed (EOF) or
+                            // reset (RST) under the request, unless the replica sent garbage.
+                            Some(again) if !error.is_user() && !error.is_parse() => {
                                 tracing::debug!(authority = %self.authority, "kept-alive connection closed under a request; sending it again");
                                 replayed = true;
                                 req = again;
@@ -520,6 +522,11 @@ mod tests {
     /// A replica that answers the first request of each connection (kept alive) and closes
     /// the connection, unanswered, when the second request arrives: the idle-timeout race.
     async fn closes_on_second_request() -> (SocketAddr, Arc<AtomicUsize>) {
+        drops_second_request(false).await
+    }
+
+    /// [`closes_on_second_request`], closing with a reset (RST) when `reset`.
+    async fn drops_second_request(reset: bool) -> (SocketAddr, Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -542,6 +549,9 @@ mod tests {
                             seen.drain(..end + 4);
                             heads += 1;
                             if heads == 2 {
+                                if reset {
+                                    let _ = stream.set_zero_linger();
+                                }
                                 return; // dropped: closed under the request
                             }
                             let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
@@ -564,6 +574,16 @@ mod tests {
         // Idle long enough to be at risk of the replica's idle timeout.
         tokio::time::sleep(REPLAY_AFTER_IDLE).await;
         // Reuses the kept-alive connection, which the replica drops; sent again on a new one.
+        assert_eq!(call(&pool, addr).await, 2);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bodiless_get_is_sent_again_when_its_kept_alive_connection_is_reset_under_it() {
+        let (addr, accepted) = drops_second_request(true).await;
+        let pool = pool(addr, PoolSettings::default());
+        assert_eq!(call(&pool, addr).await, 2);
+        tokio::time::sleep(REPLAY_AFTER_IDLE).await;
         assert_eq!(call(&pool, addr).await, 2);
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
