@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{Service, ServiceSpec};
+use bollard::models::{Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     EventsOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
@@ -321,36 +321,29 @@ impl Inner {
     /// How many tasks of a service Swarm means to run (desired state running, any actual
     /// state).
     async fn desired_running(&self, service: &Service) -> Result<u64, DockerError> {
+        Ok(self.desired_tasks(service).await?.len() as u64)
+    }
+
+    /// The tasks of a service whose desired state is running (any actual state).
+    async fn desired_tasks(&self, service: &Service) -> Result<Vec<Task>, DockerError> {
         let id = service.id.clone().unwrap_or_default();
         let filters = HashMap::from([
             ("service".to_owned(), vec![id]),
             ("desired-state".to_owned(), vec!["running".to_owned()]),
         ]);
         let docker = self.docker().await?;
-        let tasks = docker
+        docker
             .list_tasks(Some(
                 ListTasksOptionsBuilder::default().filters(&filters).build(),
             ))
             .await
-            .map_err(|e| self.engine.fail("list tasks", e))?;
-        Ok(tasks.len() as u64)
+            .map_err(|e| self.engine.fail("list tasks", e))
     }
 
     /// The running tasks of a service, and the starting ones whose container already answered
     /// its probe (found by `wait_ready` before the manager recorded them running).
     async fn tasks(&self, service: &Service) -> Result<Vec<RunningTask>, DockerError> {
-        let id = service.id.clone().unwrap_or_default();
-        let filters = HashMap::from([
-            ("service".to_owned(), vec![id]),
-            ("desired-state".to_owned(), vec!["running".to_owned()]),
-        ]);
-        let docker = self.docker().await?;
-        let tasks = docker
-            .list_tasks(Some(
-                ListTasksOptionsBuilder::default().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| self.engine.fail("list tasks", e))?;
+        let tasks = self.desired_tasks(service).await?;
         let mut running = running_tasks(&tasks);
         // A replica `wait_ready` already found answering (from its container's start event)
         // counts before the manager records it running, so `resolve` and `availableReplicas`

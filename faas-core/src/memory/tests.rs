@@ -58,6 +58,17 @@ async fn deployed(
         .ok_or_else(|| Error::internal("no endpoint"))
 }
 
+/// `wait_ready` of `name` (default namespace) times out: no replica becomes ready.
+async fn assert_no_ready_replica(p: &MemoryProvider, name: &str) -> TestResult {
+    let err = p
+        .wait_ready(name, "", Duration::from_millis(20))
+        .await
+        .err()
+        .ok_or("ready at zero")?;
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    Ok(())
+}
+
 async fn log_texts(p: &MemoryProvider, name: &str) -> Result<Vec<String>> {
     let stream = p.logs(LogRequest::new(name, "")).await?;
     let entries: Vec<Result<crate::LogEntry>> = stream.collect().await;
@@ -410,12 +421,7 @@ async fn wait_ready_is_woken_by_readiness_and_times_out() -> TestResult {
     assert_eq!(call(&eps[0], "GET", "/_/health", &[], "").await?.0, 200);
 
     p.scale(ScaleRequest::new("slow", "", 0)).await?;
-    let err = p
-        .wait_ready("slow", "", Duration::from_millis(20))
-        .await
-        .err()
-        .ok_or("ready at zero")?;
-    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_no_ready_replica(&p, "slow").await?;
 
     // Deleting a function wakes its waiters with NotFound.
     let waiter = {
@@ -704,12 +710,7 @@ async fn endpoint_override_answers_only_while_a_replica_is_ready() -> TestResult
     // Scaled to zero: nothing to resolve, and wait_ready times out as without an override.
     p.scale(ScaleRequest::new("o", "", 0)).await?;
     assert!(p.resolve("o", "").await?.is_empty());
-    let err = p
-        .wait_ready("o", "", Duration::from_millis(20))
-        .await
-        .err()
-        .ok_or("ready at zero")?;
-    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_no_ready_replica(&p, "o").await?;
     // Scaling from zero: wait_ready waits for the new replica, then answers the override.
     let waiter = {
         let p = p.clone();
