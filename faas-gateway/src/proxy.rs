@@ -68,27 +68,19 @@ pub(crate) fn function_of<'a>(
     valid.then_some((name, namespace))
 }
 
-/// The calling side of a connection: its address, and that address as an `X-Forwarded-For`
-/// value, formatted once per connection rather than once per request.
+/// The calling side of a connection: its address as an `X-Forwarded-For` value, formatted
+/// once per connection rather than once per request.
 #[derive(Debug, Clone)]
 pub struct Peer {
-    addr: SocketAddr,
     forwarded_for: Option<HeaderValue>,
 }
 
 impl Peer {
     /// The peer at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        let forwarded_for = HeaderValue::from_str(&addr.ip().to_string()).ok();
         Self {
-            addr,
-            forwarded_for,
+            forwarded_for: HeaderValue::from_str(&addr.ip().to_string()).ok(),
         }
-    }
-
-    /// The peer's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 }
 
